@@ -1,0 +1,80 @@
+"""The metric instruments llmotel records, created once per meter provider."""
+
+from __future__ import annotations
+
+from opentelemetry.metrics import Meter
+
+from llmotel import semconv as sc
+
+
+class Instruments:
+    """Histograms and counters of the GenAI conventions plus llmotel's self-metrics."""
+
+    __slots__ = (
+        "abandoned_streams",
+        "active_streams",
+        "duration",
+        "errors",
+        "time_per_chunk",
+        "token_usage",
+        "ttfc",
+        "usage_cache_read",
+        "usage_cache_write",
+        "usage_input",
+        "usage_output",
+        "usage_reasoning",
+    )
+
+    def __init__(self, meter: Meter, *, inference_usage_metrics: bool) -> None:
+        self.duration = meter.create_histogram(
+            sc.METRIC_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
+        )
+        self.token_usage = meter.create_histogram(
+            sc.METRIC_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=list(sc.TOKEN_BUCKETS),
+        )
+        self.ttfc = meter.create_histogram(
+            sc.METRIC_TIME_TO_FIRST_CHUNK,
+            unit="s",
+            description="Time from the request until the first response chunk arrived.",
+            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
+        )
+        self.time_per_chunk = meter.create_histogram(
+            sc.METRIC_TIME_PER_OUTPUT_CHUNK,
+            unit="s",
+            description="Time between consecutive response chunks after the first.",
+            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
+        )
+        self.errors = meter.create_counter(
+            sc.METRIC_INSTRUMENTATION_ERRORS,
+            unit="{error}",
+            description="Failures inside llmotel's own code; the application call was unaffected.",
+        )
+        self.abandoned_streams = meter.create_counter(
+            sc.METRIC_STREAMS_ABANDONED,
+            unit="{stream}",
+            description="Streams garbage-collected before they were exhausted or closed.",
+        )
+        self.active_streams = meter.create_up_down_counter(
+            sc.METRIC_STREAMS_ACTIVE,
+            unit="{stream}",
+            description="Streams whose span is still open.",
+        )
+        self.usage_input = self.usage_output = None
+        self.usage_cache_read = self.usage_cache_write = self.usage_reasoning = None
+        if inference_usage_metrics:
+            def counter(name: str, description: str):
+                return meter.create_counter(name, unit="{token}", description=description)
+
+            self.usage_input = counter(sc.METRIC_USAGE_INPUT_TOKENS, "Input tokens, cached included.")
+            self.usage_output = counter(sc.METRIC_USAGE_OUTPUT_TOKENS, "Output tokens, reasoning included.")
+            self.usage_cache_read = counter(sc.METRIC_USAGE_CACHE_READ_INPUT_TOKENS, "Input tokens read from cache.")
+            self.usage_cache_write = counter(
+                sc.METRIC_USAGE_CACHE_WRITE_INPUT_TOKENS, "Input tokens written to cache."
+            )
+            self.usage_reasoning = counter(sc.METRIC_USAGE_REASONING_OUTPUT_TOKENS, "Reasoning output tokens.")

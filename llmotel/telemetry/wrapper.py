@@ -1,0 +1,239 @@
+"""Generic wrappers around a client library's API methods.
+
+A per-library :class:`Adapter` only translates shapes; everything about calling the
+original, never breaking the app, streams and raw responses lives here once, for all
+providers. Every llmotel failure is caught, logged once and counted; the caller gets
+exactly what the SDK returned and exactly the exception the SDK raised.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import wrapt
+from opentelemetry.context import attach, detach
+
+from llmotel.telemetry.handler import Telemetry, suppressed
+from llmotel.telemetry.stream import (
+    Accumulator,
+    AsyncStreamManagerProxy,
+    AsyncStreamProxy,
+    SyncStreamManagerProxy,
+    SyncStreamProxy,
+)
+
+if TYPE_CHECKING:
+    from llmotel.telemetry.invocation import Invocation
+
+# Stainless SDKs (openai, anthropic) mark raw-response requests with this header:
+# "true" for with_raw_response (body already read), "stream" for with_streaming_response.
+RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
+_UNSET = object()
+
+
+class Adapter(Protocol):
+    """Translation of one API method's request, response and chunks."""
+
+    name: str
+
+    def begin(self, tel: Telemetry, instance: Any, kwargs: dict[str, Any]) -> tuple[Invocation, dict[str, Any]]:
+        """Start the invocation from the request; may return adjusted kwargs."""
+
+    def is_stream(self, value: Any) -> bool:
+        """True when the SDK returned a stream of chunks."""
+
+    def on_response(self, inv: Invocation, value: Any) -> None:
+        """Read a complete (non-streamed) response into ``inv``."""
+
+    def new_accumulator(self, inv: Invocation) -> Accumulator:
+        """A fresh chunk accumulator for one stream."""
+
+    def on_headers(self, inv: Invocation, headers: Any) -> None:
+        """Read response headers (raw responses only expose them)."""
+
+
+def sync_call(tel: Telemetry, adapter: Adapter) -> Callable[..., Any]:
+    """A wrapt wrapper for a synchronous API method."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not tel.enabled or suppressed():
+            return wrapped(*args, **kwargs)
+        try:
+            inv, call_kwargs = adapter.begin(tel, instance, kwargs)
+        except Exception as exc:
+            tel.internal_error(f"{adapter.name}.begin", exc)
+            return wrapped(*args, **kwargs)
+        token = attach(inv.context)
+        try:
+            result = wrapped(*args, **call_kwargs)
+        except BaseException as exc:
+            detach(token)
+            inv.fail(exc)
+            raise
+        detach(token)
+        return _on_result(tel, adapter, inv, result, False)
+
+    return wrapper
+
+
+def async_call(tel: Telemetry, adapter: Adapter) -> Callable[..., Any]:
+    """A wrapt wrapper for an ``async def`` API method."""
+
+    async def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if not tel.enabled or suppressed():
+            return await wrapped(*args, **kwargs)
+        try:
+            inv, call_kwargs = adapter.begin(tel, instance, kwargs)
+        except Exception as exc:
+            tel.internal_error(f"{adapter.name}.begin", exc)
+            return await wrapped(*args, **kwargs)
+        token = attach(inv.context)
+        try:
+            result = await wrapped(*args, **call_kwargs)
+        except BaseException as exc:
+            detach(token)
+            inv.fail(exc)
+            raise
+        detach(token)
+        return _on_result(tel, adapter, inv, result, True)
+
+    return wrapper
+
+
+def stream_manager(tel: Telemetry, is_async: bool) -> Callable[..., Any]:
+    """A wrapper for ``.stream()`` helpers returning a context manager (see stream.py)."""
+    proxy_cls = AsyncStreamManagerProxy if is_async else SyncStreamManagerProxy
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        manager = wrapped(*args, **kwargs)
+        if not tel.enabled:
+            return manager
+        try:
+            return proxy_cls(manager)
+        except Exception as exc:
+            tel.internal_error("stream_manager", exc)
+            return manager
+
+    return wrapper
+
+
+def _on_result(tel: Telemetry, adapter: Adapter, inv: Invocation, result: Any, is_async: bool) -> Any:
+    try:
+        if adapter.is_stream(result):
+            proxy = AsyncStreamProxy if is_async else SyncStreamProxy
+            return proxy(result, tel, inv, adapter.new_accumulator(inv))
+        if hasattr(result, "http_response") and hasattr(result, "parse"):
+            return _on_raw(tel, adapter, inv, result, is_async)
+        adapter.on_response(inv, result)
+        inv.finish()
+    except Exception as exc:
+        tel.internal_error(f"{adapter.name}.response", exc)
+        inv.finish()
+    return result
+
+
+def _on_raw(tel: Telemetry, adapter: Adapter, inv: Invocation, raw: Any, is_async: bool) -> Any:
+    adapter.on_headers(inv, raw.headers)
+    mode = raw.http_response.request.headers.get(RAW_RESPONSE_HEADER)
+    if mode == "true" and not inv.streaming:
+        # with_raw_response: the body is already in memory and parse() caches its
+        # result, so parsing here changes nothing for the caller and ends the span now.
+        adapter.on_response(inv, raw.parse())
+        inv.finish()
+        return raw
+    if inspect.iscoroutinefunction(raw.parse):
+        return AsyncRawResponseProxy(raw, tel, adapter, inv, is_async)
+    return SyncRawResponseProxy(raw, tel, adapter, inv, is_async)
+
+
+def _on_parsed(proxy: Any, value: Any) -> Any:
+    tel: Telemetry = proxy._self_tel
+    adapter: Adapter = proxy._self_adapter
+    inv: Invocation = proxy._self_inv
+    try:
+        if adapter.is_stream(value):
+            cls = AsyncStreamProxy if proxy._self_async else SyncStreamProxy
+            value = cls(value, tel, inv, adapter.new_accumulator(inv))
+        else:
+            adapter.on_response(inv, value)
+            inv.finish()
+    except Exception as exc:
+        tel.internal_error(f"{adapter.name}.raw_parse", exc)
+        inv.finish()
+    proxy._self_parsed = value
+    return value
+
+
+class _RawProxyBase(wrapt.ObjectProxy):
+    def __init__(self, wrapped: Any, tel: Telemetry, adapter: Adapter, inv: Invocation, is_async: bool) -> None:
+        super().__init__(wrapped)
+        self._self_tel = tel
+        self._self_adapter = adapter
+        self._self_inv = inv
+        self._self_async = is_async
+        self._self_parsed = _UNSET
+
+    def _end_on_close(self) -> None:
+        parsed = self._self_parsed
+        end_stream = getattr(parsed, "_llmotel_end", None) if parsed is not _UNSET else None
+        if end_stream is not None:
+            end_stream()
+        else:
+            self._self_inv.finish()
+
+    def __del__(self) -> None:
+        inv = getattr(self, "_self_inv", None)
+        if inv is not None and not inv.ended:
+            inv.finish()
+
+
+class SyncRawResponseProxy(_RawProxyBase):
+    """``with_raw_response`` streams and ``with_streaming_response``: telemetry on parse()."""
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        """Parse as the SDK does; the first default parse feeds telemetry."""
+        if args or kwargs:
+            return self.__wrapped__.parse(*args, **kwargs)
+        if self._self_parsed is not _UNSET:
+            return self._self_parsed
+        try:
+            value = self.__wrapped__.parse()
+        except BaseException as exc:
+            self._self_inv.fail(exc)
+            raise
+        return _on_parsed(self, value)
+
+    def close(self) -> None:
+        """Close the response and end the span if parse() never did."""
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._end_on_close()
+
+
+class AsyncRawResponseProxy(_RawProxyBase):
+    """The ``AsyncAPIResponse`` counterpart (async ``parse()`` and ``close()``)."""
+
+    async def parse(self, *args: Any, **kwargs: Any) -> Any:
+        """Parse as the SDK does; the first default parse feeds telemetry."""
+        if args or kwargs:
+            return await self.__wrapped__.parse(*args, **kwargs)
+        if self._self_parsed is not _UNSET:
+            return self._self_parsed
+        try:
+            value = await self.__wrapped__.parse()
+        except BaseException as exc:
+            self._self_inv.fail(exc)
+            raise
+        return _on_parsed(self, value)
+
+    async def close(self) -> None:
+        """Close the response and end the span if parse() never did."""
+        try:
+            await self.__wrapped__.close()
+        finally:
+            self._end_on_close()
