@@ -70,6 +70,8 @@ class Settings:
     # by default, because an SDK histogram record costs ~7 us and per-chunk recording
     # would dominate streaming overhead; "per_chunk" records every gap, as util-genai does.
     chunk_metric: str = "per_stream"
+    # Keep anthropic's own per-call span too (as a child of llmotel's); off: one span per call.
+    anthropic_native_spans: bool = False
     # Which client libraries to instrument; None means every supported one installed.
     instrument: tuple[str, ...] | None = None
 
@@ -136,6 +138,7 @@ class Settings:
         values["emit_event"] = None if emit is None else _bool(env, ENV_EMIT_EVENT, False)
         values["include_usage"] = _bool(env, "LLMOTEL_INCLUDE_USAGE", False)
         values["inference_usage_metrics"] = _bool(env, "LLMOTEL_INFERENCE_USAGE_METRICS", False)
+        values["anthropic_native_spans"] = _bool(env, "LLMOTEL_ANTHROPIC_NATIVE_SPANS", False)
         values["chunk_metric"] = _choice(env, "LLMOTEL_CHUNK_METRIC", _CHUNK_METRICS, "per_stream")
         instrument = env.get("LLMOTEL_INSTRUMENT")
         values["instrument"] = _names(instrument) if instrument else None
@@ -173,7 +176,7 @@ def _coerce(key: str, value: Any) -> Any:
         return _names(value) if isinstance(value, str) else tuple(value)
     if key in ("resource_attributes", "otlp_headers") and value is not None:
         return dict(value)
-    if key in ("sdk_disabled", "include_usage", "inference_usage_metrics", "emit_event"):
+    if key in ("sdk_disabled", "include_usage", "inference_usage_metrics", "emit_event", "anthropic_native_spans"):
         # emit_event=None means "derive from capture_content"; a string like "false" must not be truthy.
         return None if value is None else _bool_value(value, key)
     if key == "prometheus_port":

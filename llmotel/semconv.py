@@ -108,6 +108,17 @@ LLMOTEL_INSTRUMENTATION: Final = "llmotel.instrumentation"
 LLMOTEL_HOOK: Final = "llmotel.hook"
 LLMOTEL_STREAM_ENDED_BY: Final = "llmotel.stream.ended_by"
 
+# Rate limits and retries (issue #3): span attributes llmotel.ratelimit.<resource>.<limit|remaining>
+# with resource one of requests, tokens, input_tokens, output_tokens.
+LLMOTEL_RATELIMIT_PREFIX: Final = "llmotel.ratelimit"
+LLMOTEL_RATELIMIT_RESOURCE: Final = "llmotel.ratelimit.resource"
+LLMOTEL_RETRY_AFTER: Final = "llmotel.retry_after"
+LLMOTEL_REQUEST_ATTEMPTS: Final = "llmotel.request.attempts"
+METRIC_RATELIMIT_LIMIT: Final = "llmotel.ratelimit.limit"
+METRIC_RATELIMIT_REMAINING: Final = "llmotel.ratelimit.remaining"
+METRIC_THROTTLED: Final = "llmotel.client.throttled"
+METRIC_RETRIES: Final = "llmotel.client.retries"
+
 # Advisory bucket boundaries from the conventions.
 DURATION_BUCKETS: Final = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,

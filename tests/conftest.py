@@ -77,21 +77,27 @@ class Otel:
 
 @pytest.fixture
 def instrument() -> Iterator[Any]:
-    """Factory: ``otel = instrument(**settings)`` instruments openai into fresh in-memory providers."""
+    """Factory: ``otel = instrument(**settings)`` instruments openai and anthropic into fresh providers."""
+    from llmotel.instrumentation.anthropic import AnthropicInstrumentor
     from llmotel.instrumentation.openai import OpenAIInstrumentor
 
-    instrumentor = OpenAIInstrumentor()
+    instrumentors = (OpenAIInstrumentor(), AnthropicInstrumentor())
+
+    def stop() -> None:
+        for instrumentor in instrumentors:
+            if instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.uninstrument()
 
     def start(**overrides: Any) -> Otel:
-        if instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.uninstrument()
+        stop()
         otel = Otel()
-        instrumentor.instrument(settings=Settings.load(env={}, **overrides), **otel.providers())
+        settings = Settings.load(env={}, **overrides)
+        for instrumentor in instrumentors:
+            instrumentor.instrument(settings=settings, **otel.providers())
         return otel
 
     yield start
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
+    stop()
     gc.collect()
 
 

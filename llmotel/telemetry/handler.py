@@ -74,6 +74,11 @@ class Telemetry:
             pass
 
 
+def active_invocation() -> Any:
+    """The llmotel invocation whose call is in progress in this context, if any."""
+    return otel_context.get_current().get(ACTIVE_KEY)
+
+
 def suppressed() -> bool:
     """True when an inference span is already active (ours or util-genai's)."""
     ctx = otel_context.get_current()

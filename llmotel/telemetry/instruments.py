@@ -15,6 +15,10 @@ class Instruments:
         "active_streams",
         "duration",
         "errors",
+        "ratelimit_limit",
+        "ratelimit_remaining",
+        "retries",
+        "throttled",
         "time_per_chunk",
         "token_usage",
         "ttfc",
@@ -65,6 +69,17 @@ class Instruments:
             unit="{stream}",
             description="Streams whose span is still open.",
         )
+        self.ratelimit_limit = meter.create_gauge(
+            sc.METRIC_RATELIMIT_LIMIT, unit="{unit}",
+            description="Provider rate limit per resource (requests or tokens), from response headers.")
+        self.ratelimit_remaining = meter.create_gauge(
+            sc.METRIC_RATELIMIT_REMAINING, unit="{unit}",
+            description="Provider rate-limit headroom left per resource, from response headers.")
+        self.throttled = meter.create_counter(
+            sc.METRIC_THROTTLED, unit="{attempt}",
+            description="Attempts the provider throttled or rejected as overloaded (429, 529, 503).")
+        self.retries = meter.create_counter(
+            sc.METRIC_RETRIES, unit="{retry}", description="Retries the client SDK made inside one logical call.")
         self.usage_input = self.usage_output = None
         self.usage_cache_read = self.usage_cache_write = self.usage_reasoning = None
         if inference_usage_metrics:

@@ -129,7 +129,7 @@ class Invocation:
         self.span = tel.tracer.start_span(
             f"{operation} {model}" if model else operation, kind=_CLIENT, attributes=start_attrs
         )
-        ctx = otel_context.set_value(ACTIVE_KEY, True, set_span_in_context(self.span))
+        ctx = otel_context.set_value(ACTIVE_KEY, self, set_span_in_context(self.span))
         marker = _util_genai_marker()
         if marker is not None:
             ctx = otel_context.set_value(UTIL_GENAI_KEY, marker, ctx)
@@ -184,6 +184,13 @@ class Invocation:
         try:
             if error_type is None:
                 error_type = error_type_of(exc) if exc is not None else sc.ERROR_TYPE_OTHER
+            response = getattr(exc, "response", None)
+            headers = getattr(response, "headers", None)
+            if headers is not None:
+                from llmotel.telemetry import ratelimits
+
+                ratelimits.observe(self, headers)
+                ratelimits.count_attempt_failure(self, getattr(response, "status_code", None), retried=False)
             self._emit(exc, error_type, extra)
         except Exception as inner:
             self._tel.internal_error("invocation.fail", inner)

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from llmotel.telemetry.invocation import Invocation
 
 # Stainless SDKs (openai, anthropic) mark raw-response requests with this header:
-# "true" for with_raw_response (body already read), "stream" for with_streaming_response.
+# "stream" for with_streaming_response; anything else ("true" in openai, "raw" in
+# anthropic) is with_raw_response, whose body is already read.
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 _UNSET = object()
 
@@ -139,7 +140,7 @@ def _on_result(tel: Telemetry, adapter: Adapter, inv: Invocation, result: Any, i
 def _on_raw(tel: Telemetry, adapter: Adapter, inv: Invocation, raw: Any, is_async: bool) -> Any:
     adapter.on_headers(inv, raw.headers)
     mode = raw.http_response.request.headers.get(RAW_RESPONSE_HEADER)
-    if mode == "true" and not inv.streaming:
+    if mode != "stream" and not inv.streaming:
         # with_raw_response: the body is already in memory and parse() caches its
         # result, so parsing here changes nothing for the caller and ends the span now.
         adapter.on_response(inv, raw.parse())
@@ -237,3 +238,104 @@ class AsyncRawResponseProxy(_RawProxyBase):
             await self.__wrapped__.close()
         finally:
             self._end_on_close()
+
+
+def lazy_stream_manager(tel: Telemetry, adapter: Adapter, is_async: bool) -> Callable[..., Any]:
+    """A wrapper for ``.stream()`` helpers that send the request themselves on ``__enter__``.
+
+    (Anthropic's ``messages.stream()`` posts directly instead of calling ``create``.)
+    The invocation starts when the block is entered, our stream proxy replaces the
+    helper's raw stream before its first read, and leaving the block ends the span.
+    """
+    proxy_cls = _AsyncLazyManager if is_async else _SyncLazyManager
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        manager = wrapped(*args, **kwargs)
+        if not tel.enabled:
+            return manager
+        return proxy_cls(manager, tel, adapter, instance, {**kwargs, "stream": True})
+
+    return wrapper
+
+
+class _LazyManagerBase(wrapt.ObjectProxy):
+    def __init__(self, wrapped: Any, tel: Telemetry, adapter: Adapter, instance: Any, kwargs: dict[str, Any]) -> None:
+        super().__init__(wrapped)
+        self._self_tel = tel
+        self._self_adapter = adapter
+        self._self_instance = instance
+        self._self_kwargs = kwargs
+        self._self_inv: Invocation | None = None
+        self._self_stream: Any = None
+
+    def _start(self) -> Any:
+        if suppressed():
+            return None
+        try:
+            inv, _ = self._self_adapter.begin(self._self_tel, self._self_instance, self._self_kwargs)
+        except Exception as exc:
+            self._self_tel.internal_error(f"{self._self_adapter.name}.begin", exc)
+            return None
+        self._self_inv = inv
+        return attach(inv.context)
+
+    def _splice(self, helper: Any, proxy_cls: type) -> None:
+        inv = self._self_inv
+        if inv is None:
+            return
+        try:
+            raw = helper._raw_stream
+            self._self_stream = proxy_cls(raw, self._self_tel, inv, self._self_adapter.new_accumulator(inv))
+            helper._raw_stream = self._self_stream
+        except Exception as exc:
+            self._self_tel.internal_error(f"{self._self_adapter.name}.stream", exc)
+
+    def _end(self) -> None:
+        if self._self_stream is not None:
+            self._self_stream._llmotel_end()
+        elif self._self_inv is not None:
+            self._self_inv.finish()
+
+
+class _SyncLazyManager(_LazyManagerBase):
+    def __enter__(self) -> Any:
+        token = self._start()
+        try:
+            helper = self.__wrapped__.__enter__()
+        except BaseException as exc:
+            if token is not None:
+                detach(token)
+                self._self_inv.fail(exc)
+            raise
+        if token is not None:
+            detach(token)
+            self._splice(helper, SyncStreamProxy)
+        return helper
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(*exc_info)
+        finally:
+            self._end()
+
+
+class _AsyncLazyManager(_LazyManagerBase):
+    async def __aenter__(self) -> Any:
+        token = self._start()
+        try:
+            helper = await self.__wrapped__.__aenter__()
+        except BaseException as exc:
+            if token is not None:
+                detach(token)
+                self._self_inv.fail(exc)
+            raise
+        if token is not None:
+            detach(token)
+            self._splice(helper, AsyncStreamProxy)
+        return helper
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(*exc_info)
+        finally:
+            self._end()

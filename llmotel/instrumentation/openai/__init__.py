@@ -7,28 +7,13 @@ version are skipped.
 
 from __future__ import annotations
 
-import importlib
-import logging
-from collections.abc import Collection
-from typing import Any, NamedTuple
+from collections.abc import Callable, Collection
+from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-
-from llmotel.config import Settings
-
-_log = logging.getLogger("llmotel")
+from llmotel.instrumentation import _stainless
+from llmotel.instrumentation._base import LlmotelInstrumentor, Patch
 
 SCOPE = "llmotel.instrumentation.openai"
-
-
-class Patch(NamedTuple):
-    """One method to wrap: module, ``Class.method``, adapter key and call style."""
-
-    module: str
-    target: str
-    adapter: str  # "chat" | "responses" | "embeddings" | "manager"
-    is_async: bool
-
 
 PATCHES: tuple[Patch, ...] = (
     Patch("openai.resources.chat.completions", "Completions.create", "chat", False),
@@ -50,96 +35,43 @@ PATCHES: tuple[Patch, ...] = (
     Patch("openai.resources.responses", "AsyncResponses.stream", "manager", True),
     Patch("openai.resources.embeddings", "Embeddings.create", "embeddings", False),
     Patch("openai.resources.embeddings", "AsyncEmbeddings.create", "embeddings", True),
+
+    *_stainless.patches("openai"),  # rate-limit headers and retries
 )
 
 
-def _resolve(patch: Patch) -> tuple[Any, str, Any] | None:
-    """(owner class, method name, current attribute) or None when the target is absent."""
-    try:
-        module = importlib.import_module(patch.module)
-    except ImportError:
-        return None
-    owner_name, _, method = patch.target.partition(".")
-    owner = getattr(module, owner_name, None)
-    if owner is None or method not in vars(owner):
-        return None
-    return owner, method, vars(owner)[method]
-
-
-class OpenAIInstrumentor(BaseInstrumentor):
+class OpenAIInstrumentor(LlmotelInstrumentor):
     """Instruments the ``openai`` SDK; ``opentelemetry-instrument`` finds it as ``llmotel_openai``."""
 
-    def __init__(self) -> None:
-        # BaseInstrumentor is a singleton; keep state across repeated construction.
-        if not hasattr(self, "_patched"):
-            self._patched: list[tuple[Any, str, Any]] = []
-            self._telemetry: Any = None
+    scope = SCOPE
+    patches = PATCHES
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """The SDK versions this instrumentation supports."""
         return ("openai >= 1.26, < 4",)
 
-    def _instrument(self, **kwargs: Any) -> None:
-        import wrapt
+    def build_wrappers(self, tel: Any) -> Callable[[Patch], Callable[..., Any] | None]:
+        """Wrappers for chat, Responses, embeddings and the .stream() helpers."""
+        from openai import AsyncStream, Stream
 
         from llmotel.instrumentation.openai.chat import ChatAdapter
         from llmotel.instrumentation.openai.embeddings import EmbeddingsAdapter
         from llmotel.instrumentation.openai.responses import ResponsesAdapter
-        from llmotel.telemetry.handler import Telemetry
         from llmotel.telemetry.wrapper import async_call, stream_manager, sync_call
 
-        settings = kwargs.get("settings") or _active_settings()
-        tel = Telemetry(
-            SCOPE,
-            settings,
-            kwargs.get("tracer_provider"),
-            kwargs.get("meter_provider"),
-            kwargs.get("logger_provider"),
-        )
-        streams = _stream_types()
+        streams = (Stream, AsyncStream)
         adapters = {
             "chat": ChatAdapter(streams),
             "responses": ResponsesAdapter(streams),
             "embeddings": EmbeddingsAdapter(),
         }
-        self._telemetry = tel
-        for patch in PATCHES:
-            found = _resolve(patch)
-            if found is None:
-                continue
-            owner, method, original = found
-            if any(o is owner and m == method for o, m, _ in self._patched):
-                continue  # the same class re-exported under another module
+
+        def wrapper_for(patch: Patch) -> Callable[..., Any]:
+            if patch.adapter in ("response_hook", "retry_hook"):
+                return _stainless.hook(tel, patch.adapter, patch.is_async)
             if patch.adapter == "manager":
-                wrapper = stream_manager(tel, patch.is_async)
-            else:
-                factory = async_call if patch.is_async else sync_call
-                wrapper = factory(tel, adapters[patch.adapter])
-            setattr(owner, method, wrapt.FunctionWrapper(original, wrapper))
-            self._patched.append((owner, method, original))
+                return stream_manager(tel, patch.is_async)
+            factory = async_call if patch.is_async else sync_call
+            return factory(tel, adapters[patch.adapter])
 
-    def _uninstrument(self, **kwargs: Any) -> None:
-        if self._telemetry is not None:
-            # Bound wrappers cached by the SDK (with_raw_response) now pass through.
-            self._telemetry.enabled = False
-            self._telemetry = None
-        for owner, method, original in reversed(self._patched):
-            setattr(owner, method, original)
-        self._patched.clear()
-
-
-def _stream_types() -> tuple[type, ...]:
-    from openai import AsyncStream, Stream
-
-    return (Stream, AsyncStream)
-
-
-def _active_settings() -> Settings:
-    """Settings of a running ``llmotel.init()``, else from the environment."""
-    try:
-        from llmotel.sdk import get_settings
-
-        active = get_settings()
-    except Exception:
-        active = None
-    return active or Settings.load()
+        return wrapper_for
