@@ -47,7 +47,7 @@ def demo(args: argparse.Namespace) -> int:
         provider.add_span_processor(summary)
     with FakeProvider() as fake:
         print(f"llmotel demo: fake OpenAI-compatible provider at {fake.base_url}; making calls ...")
-        made = run_traffic(fake.base_url, args.calls)
+        made = run_traffic(fake.base_url, args.calls, anthropic_base_url=fake.anthropic_base_url)
     llmotel.shutdown()
     print(f"\nllmotel demo: {made} calls made; recorded spans:\n")
     print(summary.table())

@@ -1,4 +1,4 @@
-"""Demo traffic: real openai SDK calls against the built-in fake provider.
+"""Demo traffic: real openai and anthropic SDK calls against the built-in fake provider.
 
 Every call goes through the same instrumentation a user's app gets; a span
 processor tallies what was recorded so the demo can print a summary at the end.
@@ -19,6 +19,7 @@ from llmotel import semconv as sc
 
 CHAT_MODELS = ("gpt-4o-mini", "gpt-4.1", "o3-mini")
 EMBEDDING_MODEL = "text-embedding-3-small"
+ANTHROPIC_MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5")
 QUESTIONS = (
     "How do I reset my password?",
     "Summarise the quarterly report in three bullet points.",
@@ -89,7 +90,7 @@ class SummaryProcessor(SpanProcessor):
         return "\n".join(rows)
 
 
-def run_traffic(base_url: str, calls: int, seed: int = 7) -> int:
+def run_traffic(base_url: str, calls: int, seed: int = 7, anthropic_base_url: str | None = None) -> int:
     """Make ``calls`` rounds of mixed calls (sync, async, streaming, errors); returns calls made."""
     import openai
 
@@ -135,7 +136,37 @@ def run_traffic(base_url: str, calls: int, seed: int = 7) -> int:
             pass  # injected failures are part of the demo
         made += 1
     made += asyncio.run(_async_round(base_url, max(1, calls // 5)))
+    if anthropic_base_url is not None:
+        made += _anthropic_round(anthropic_base_url, max(1, calls // 2), rng)
     return made
+
+
+def _anthropic_round(base_url: str, calls: int, rng: random.Random) -> int:
+    try:
+        import anthropic
+    except ImportError:  # the anthropic extra is optional
+        return 0
+    client = anthropic.Anthropic(api_key="demo", base_url=base_url, max_retries=0)
+    system = [{"type": "text", "text": "You are a helpful support assistant for ACME. Answer briefly.",
+               "cache_control": {"type": "ephemeral"}}]
+    for i in range(calls):
+        model = ANTHROPIC_MODELS[i % len(ANTHROPIC_MODELS)]
+        question = QUESTIONS[rng.randrange(len(QUESTIONS))]
+        headers = {"x-fake-latency": f"{rng.uniform(0.02, 0.1):.3f}"}
+        if rng.random() < 0.06:
+            headers["x-fake-scenario"] = rng.choice(("rate_limit", "overloaded"))
+        messages = [{"role": "user", "content": question}]
+        try:
+            if i % 2:
+                with client.messages.stream(model=model, max_tokens=256, system=system, messages=messages,
+                                            extra_headers=headers) as stream:
+                    stream.until_done()
+            else:
+                client.messages.create(model=model, max_tokens=256, system=system, messages=messages,
+                                       extra_headers=headers)
+        except anthropic.APIError:
+            pass
+    return calls
 
 
 async def _async_round(base_url: str, calls: int) -> int:

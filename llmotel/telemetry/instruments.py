@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from opentelemetry.metrics import Meter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from llmotel import semconv as sc
 
@@ -15,8 +18,7 @@ class Instruments:
         "active_streams",
         "duration",
         "errors",
-        "ratelimit_limit",
-        "ratelimit_remaining",
+        "ratelimit_latest",
         "retries",
         "throttled",
         "time_per_chunk",
@@ -69,11 +71,14 @@ class Instruments:
             unit="{stream}",
             description="Streams whose span is still open.",
         )
-        self.ratelimit_limit = meter.create_gauge(
-            sc.METRIC_RATELIMIT_LIMIT, unit="{unit}",
+        # Headroom is a "latest value": calls only store it (a dict write), and the
+        # observable gauges report it at collection time instead of per call.
+        self.ratelimit_latest: dict[tuple[Any, str], dict[str, int]] = {}
+        meter.create_observable_gauge(
+            sc.METRIC_RATELIMIT_LIMIT, callbacks=[self._observe("limit")], unit="{unit}",
             description="Provider rate limit per resource (requests or tokens), from response headers.")
-        self.ratelimit_remaining = meter.create_gauge(
-            sc.METRIC_RATELIMIT_REMAINING, unit="{unit}",
+        meter.create_observable_gauge(
+            sc.METRIC_RATELIMIT_REMAINING, callbacks=[self._observe("remaining")], unit="{unit}",
             description="Provider rate-limit headroom left per resource, from response headers.")
         self.throttled = meter.create_counter(
             sc.METRIC_THROTTLED, unit="{attempt}",
@@ -93,3 +98,23 @@ class Instruments:
                 sc.METRIC_USAGE_CACHE_WRITE_INPUT_TOKENS, "Input tokens written to cache."
             )
             self.usage_reasoning = counter(sc.METRIC_USAGE_REASONING_OUTPUT_TOKENS, "Reasoning output tokens.")
+
+    def _observe(self, field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        from llmotel.telemetry.ratelimits import ATTRIBUTES
+
+        latest = self.ratelimit_latest
+
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            out = []
+            for (provider, model), values in list(latest.items()):
+                for attribute, value in values.items():
+                    resource, kind = ATTRIBUTES[attribute]
+                    if kind == field:
+                        out.append(Observation(value, {
+                            sc.GEN_AI_PROVIDER_NAME: provider,
+                            sc.GEN_AI_REQUEST_MODEL: model,
+                            sc.LLMOTEL_RATELIMIT_RESOURCE: resource,
+                        }))
+            return out
+
+        return callback

@@ -89,6 +89,7 @@ class Invocation:
         "metric_extra",
         "output_messages",
         "output_tokens",
+        "rate_limits",
         "reasoning_tokens",
         "response_id",
         "response_model",
@@ -138,6 +139,7 @@ class Invocation:
         self.streaming = streaming
         self.injected_usage = False
         self.extra: dict[str, Any] | None = None
+        self.rate_limits: dict[str, int] | None = None
         self.ended = False
         self.response_id = self.response_model = None
         self.finish_reasons: list[str] | None = None
@@ -230,6 +232,8 @@ class Invocation:
             attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning_tokens
         if self.ttfc is not None:
             attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self.ttfc
+        if self.rate_limits:
+            attrs.update(self.rate_limits)
         if self.extra:
             attrs.update(self.extra)
         if extra:

@@ -8,7 +8,7 @@ call and gauges per provider and model, so a dashboard can show headroom.
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,30 +17,62 @@ from llmotel import semconv as sc
 if TYPE_CHECKING:
     from llmotel.telemetry.invocation import Invocation
 
-# header -> (resource, field)
-_HEADERS: dict[str, tuple[str, str]] = {}
+# header -> span attribute; ATTRIBUTES: span attribute -> (resource, "limit" | "remaining")
+_HEADERS: dict[str, str] = {}
+ATTRIBUTES: dict[str, tuple[str, str]] = {}
+
+
+def _register(header: str, resource: str, field: str) -> None:
+    attribute = f"{sc.LLMOTEL_RATELIMIT_PREFIX}.{resource}.{field}"
+    _HEADERS[header] = attribute
+    ATTRIBUTES[attribute] = (resource, field)
+
+
 for _resource in ("requests", "tokens"):
     for _field in ("limit", "remaining"):
-        _HEADERS[f"x-ratelimit-{_field}-{_resource}"] = (_resource, _field)
+        _register(f"x-ratelimit-{_field}-{_resource}", _resource, _field)
 for _resource in ("requests", "tokens", "input-tokens", "output-tokens"):
     for _field in ("limit", "remaining"):
-        _HEADERS[f"anthropic-ratelimit-{_resource}-{_field}"] = (_resource.replace("-", "_"), _field)
+        _register(f"anthropic-ratelimit-{_resource}-{_field}", _resource.replace("-", "_"), _field)
 
 THROTTLE_STATUS = frozenset((429, 529, 503))
+# Bounds the (provider, model) pairs whose headroom a process reports.
+_MAX_SERIES = 2000
 
 
-def parse(headers: Any) -> tuple[dict[tuple[str, str], int], float | None]:
-    """({(resource, "limit"|"remaining"): value}, retry-after seconds) from response headers."""
-    values: dict[tuple[str, str], int] = {}
-    get = headers.get
-    for name, key in _HEADERS.items():
-        raw = get(name)
-        if raw is not None:
+def relevant(headers: Any) -> dict[str, str]:
+    """The rate-limit and retry-after headers only, lower-cased, in one pass.
+
+    httpx's ``Headers.get`` scans every header per lookup; one pass over ``raw`` is
+    several times cheaper than looking up each of the ~20 names we know.
+    """
+    out: dict[str, str] = {}
+    raw = getattr(headers, "raw", None)
+    if isinstance(raw, list):
+        for key, value in raw:
+            key = key.lower()
+            if b"ratelimit" in key or key.startswith(b"retry-after"):
+                out[key.decode("latin-1")] = value.decode("latin-1")
+        return out
+    for key, value in headers.items():
+        key = key.lower()
+        if "ratelimit" in key or key.startswith("retry-after"):
+            out[key] = value
+    return out
+
+
+def parse(headers: Any) -> tuple[dict[str, int], float | None]:
+    """({span attribute: value}, retry-after seconds) from response headers."""
+    found = relevant(headers)
+    values: dict[str, int] = {}
+    for name, raw in found.items():
+        attribute = _HEADERS.get(name)
+        if attribute is not None:
             try:
-                values[key] = int(raw)
+                values[attribute] = int(raw)
             except ValueError:
                 continue
-    return values, retry_after(headers)
+    return values, retry_after(found) if found else None
 
 
 def retry_after(headers: Any) -> float | None:
@@ -59,28 +91,24 @@ def retry_after(headers: Any) -> float | None:
     except ValueError:
         pass
     try:
-        from datetime import datetime
-
         return max(0.0, (parsedate_to_datetime(raw) - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):
         return None
 
 
 def observe(inv: Invocation, headers: Any) -> None:
-    """Record rate-limit headers of one response on ``inv``'s span and the headroom gauges."""
+    """Keep one response's rate-limit values for ``inv``'s span and the headroom gauges.
+
+    Per call this is a dict write: the span gets the values when it ends, the
+    observable gauges read the latest ones per (provider, model) at collection time.
+    """
     values, wait = parse(headers)
-    if not values and wait is None:
-        return
-    tel = inv._tel
-    gauge_attrs = {
-        sc.GEN_AI_PROVIDER_NAME: inv.attributes.get(sc.GEN_AI_PROVIDER_NAME),
-        sc.GEN_AI_REQUEST_MODEL: inv.attributes.get(sc.GEN_AI_REQUEST_MODEL) or "",
-    }
-    ins = tel.instruments
-    for (resource, field), value in values.items():
-        inv.set_attribute(f"{sc.LLMOTEL_RATELIMIT_PREFIX}.{resource}.{field}", value)
-        gauge = ins.ratelimit_limit if field == "limit" else ins.ratelimit_remaining
-        gauge.set(value, {**gauge_attrs, sc.LLMOTEL_RATELIMIT_RESOURCE: resource})
+    if values:
+        inv.rate_limits = values
+        latest = inv._tel.instruments.ratelimit_latest
+        key = (inv.attributes.get(sc.GEN_AI_PROVIDER_NAME), inv.attributes.get(sc.GEN_AI_REQUEST_MODEL) or "")
+        if key in latest or len(latest) < _MAX_SERIES:
+            latest[key] = values
     if wait is not None:
         inv.set_attribute(sc.LLMOTEL_RETRY_AFTER, wait)
 

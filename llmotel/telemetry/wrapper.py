@@ -127,7 +127,7 @@ def _on_result(tel: Telemetry, adapter: Adapter, inv: Invocation, result: Any, i
         if adapter.is_stream(result):
             proxy = AsyncStreamProxy if is_async else SyncStreamProxy
             return proxy(result, tel, inv, adapter.new_accumulator(inv))
-        if hasattr(result, "http_response") and hasattr(result, "parse"):
+        if _is_raw(type(result)):
             return _on_raw(tel, adapter, inv, result, is_async)
         adapter.on_response(inv, result)
         inv.finish()
@@ -135,6 +135,19 @@ def _on_result(tel: Telemetry, adapter: Adapter, inv: Invocation, result: Any, i
         tel.internal_error(f"{adapter.name}.response", exc)
         inv.finish()
     return result
+
+
+_RAW_TYPES: dict[type, bool] = {}
+
+
+def _is_raw(cls: type) -> bool:
+    """True for the SDKs' raw-response classes; cached per class (a miss costs an exception)."""
+    raw = _RAW_TYPES.get(cls)
+    if raw is None:
+        raw = hasattr(cls, "http_request") and hasattr(cls, "parse")
+        if len(_RAW_TYPES) < 256:
+            _RAW_TYPES[cls] = raw
+    return raw
 
 
 def _on_raw(tel: Telemetry, adapter: Adapter, inv: Invocation, raw: Any, is_async: bool) -> Any:

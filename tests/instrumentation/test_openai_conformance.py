@@ -416,3 +416,33 @@ def test_uninstrument_restores_and_is_idempotent(fake, instrument):
     OpenAIInstrumentor().instrument()  # a second instrument() is a no-op: still one span per call
     sync_client.chat.completions.create(model="m", messages=MESSAGES)
     assert len(otel.spans()) == 1
+
+
+def test_sampling_relevant_attributes_at_span_start(fake, instrument):
+    """A sampler sees operation, provider, model and server address/port when deciding."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Sampler
+
+    seen: list[dict[str, Any]] = []
+
+    class Recording(Sampler):
+        def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None):
+            seen.append(dict(attributes or {}))
+            return ALWAYS_ON.should_sample(parent_context, trace_id, name, kind, attributes, links)
+
+        def get_description(self) -> str:
+            return "recording"
+
+    from llmotel.config import Settings
+    from llmotel.instrumentation.openai import OpenAIInstrumentor
+
+    otel = instrument()
+    OpenAIInstrumentor().uninstrument()
+    OpenAIInstrumentor().instrument(tracer_provider=TracerProvider(sampler=Recording()),
+                                    meter_provider=otel.meter_provider, settings=Settings.load(env={}))
+    call(fake, False, "chat.completions.create", model="gpt-4o", messages=MESSAGES)
+    (attrs,) = seen
+    assert attrs[sc.GEN_AI_OPERATION_NAME] == "chat"
+    assert attrs[sc.GEN_AI_PROVIDER_NAME] == "openai"
+    assert attrs[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o"
+    assert attrs[sc.SERVER_ADDRESS] == "127.0.0.1" and attrs[sc.SERVER_PORT] == fake.port
