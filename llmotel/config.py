@@ -72,6 +72,13 @@ class Settings:
     chunk_metric: str = "per_stream"
     # Keep anthropic's own per-call span too (as a child of llmotel's); off: one span per call.
     anthropic_native_spans: bool = False
+    # Attribution keys sent downstream as W3C baggage, and the ones allowed as metric labels
+    # (each capped at metric_attribute_limit distinct values; the rest fold into "_other").
+    baggage_keys: tuple[str, ...] = ()
+    metric_attributes: tuple[str, ...] = ()
+    metric_attribute_limit: int = 100
+    # YAML file with price overrides, Azure deployment mapping (see llmotel/cost.py, README).
+    cost_overrides: str | None = None
     # Which client libraries to instrument; None means every supported one installed.
     instrument: tuple[str, ...] | None = None
 
@@ -140,6 +147,10 @@ class Settings:
         values["inference_usage_metrics"] = _bool(env, "LLMOTEL_INFERENCE_USAGE_METRICS", False)
         values["anthropic_native_spans"] = _bool(env, "LLMOTEL_ANTHROPIC_NATIVE_SPANS", False)
         values["chunk_metric"] = _choice(env, "LLMOTEL_CHUNK_METRIC", _CHUNK_METRICS, "per_stream")
+        values["cost_overrides"] = env.get("LLMOTEL_COST_OVERRIDES") or None
+        values["baggage_keys"] = _keys(env.get("LLMOTEL_BAGGAGE_KEYS", ""), "LLMOTEL_BAGGAGE_KEYS")
+        values["metric_attributes"] = _keys(env.get("LLMOTEL_METRIC_ATTRIBUTES", ""), "LLMOTEL_METRIC_ATTRIBUTES")
+        values["metric_attribute_limit"] = _int(env, "LLMOTEL_METRIC_ATTRIBUTE_LIMIT", 100, 1, 100000)
         instrument = env.get("LLMOTEL_INSTRUMENT")
         values["instrument"] = _names(instrument) if instrument else None
 
@@ -150,7 +161,8 @@ class Settings:
         """Return a copy with keyword overrides applied and validated."""
         clean: dict[str, Any] = {}
         for key, value in overrides.items():
-            if value is None and key not in ("otlp_endpoint", "otlp_headers", "emit_event", "instrument"):
+            if value is None and key not in ("otlp_endpoint", "otlp_headers", "emit_event", "instrument",
+                                             "cost_overrides"):
                 continue
             clean[key] = _coerce(key, value)
         return replace(self, **clean)
@@ -170,6 +182,10 @@ def _coerce(key: str, value: Any) -> Any:
         if value not in _PROTOCOLS:
             raise ConfigError(f"{key}={value!r} is not valid; accepted: {', '.join(_PROTOCOLS)}")
         return value
+    if key in ("baggage_keys", "metric_attributes"):
+        return _keys(value if isinstance(value, str) else ",".join(value), key)
+    if key == "metric_attribute_limit":
+        return _int_value(value, key, 1, 100000)
     if key == "chunk_metric" and value not in _CHUNK_METRICS:
         raise ConfigError(f"chunk_metric={value!r} is not valid; accepted: {', '.join(_CHUNK_METRICS)}")
     if key == "instrument" and value is not None:
@@ -184,6 +200,16 @@ def _coerce(key: str, value: Any) -> Any:
     if key == "metric_export_interval_ms":
         return _int_value(value, key, 1, None)
     return value
+
+
+def _keys(raw: str, name: str) -> tuple[str, ...]:
+    """Attribution keywords (user_id, tenant_id, feature, ... or custom identifiers)."""
+    keys = tuple(part.strip() for part in raw.split(",") if part.strip())
+    bad = [k for k in keys if not k.isidentifier()]
+    if bad:
+        raise ConfigError(f"{name}: {bad} are not valid attribution keys; use keyword names such as "
+                          "tenant_id, feature, prompt_version, user_id or your custom keyword")
+    return keys
 
 
 def _names(raw: str) -> tuple[str, ...]:

@@ -117,6 +117,11 @@ def init(**kwargs: Any) -> Settings:
             _state = _State(settings=settings)
             return settings
         selected = _selected_instrumentors(settings)
+        # A broken cost overrides file must fail here, not inside an instrumentor
+        # (whose failures are logged and skipped so one library cannot break init).
+        from llmotel.cost import cost_model
+
+        cost_model(settings.cost_overrides)
         state = _State(settings=settings)
         try:
             _setup_providers(state, explicit=set(kwargs))

@@ -33,6 +33,7 @@ ERROR_TYPE_OTHER: Final = "_OTHER"
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
 GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
 GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+GEN_AI_PROMPT_NAME: Final = "gen_ai.prompt.name"
 GEN_AI_OUTPUT_TYPE: Final = "gen_ai.output.type"
 GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
 GEN_AI_REQUEST_CHOICE_COUNT: Final = "gen_ai.request.choice.count"
@@ -119,6 +120,17 @@ METRIC_RATELIMIT_REMAINING: Final = "llmotel.ratelimit.remaining"
 METRIC_THROTTLED: Final = "llmotel.client.throttled"
 METRIC_RETRIES: Final = "llmotel.client.retries"
 
+# Cost (issue #4): the conventions have no cost attributes yet (semconv-genai PR#443).
+LLMOTEL_COST_AMOUNT: Final = "llmotel.cost.amount"
+LLMOTEL_COST_CURRENCY: Final = "llmotel.cost.currency"
+LLMOTEL_COST_SOURCE: Final = "llmotel.cost.source"
+LLMOTEL_COST_REASON: Final = "llmotel.cost.reason"
+COST_REASON_UNKNOWN_MODEL: Final = "unknown_model"
+COST_REASON_NO_USAGE: Final = "no_usage"
+# Unit "{USD}" is an annotation Prometheus drops, giving exactly llmotel_cost_usd_total.
+METRIC_COST: Final = "llmotel.cost.usd"
+METRIC_UNPRICED: Final = "llmotel.cost.unpriced_calls"
+
 # Advisory bucket boundaries from the conventions.
 DURATION_BUCKETS: Final = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
@@ -130,3 +142,108 @@ TOKEN_BUCKETS: Final = (
 # Error types llmotel assigns itself when no exception explains the failure.
 ERROR_STREAM_ABANDONED: Final = "llmotel.StreamAbandoned"
 ERROR_CANCELLED: Final = "asyncio.CancelledError"
+
+# --- feedback and evaluations (feedback.py) ---
+# The gen_ai.evaluation.result event (SEMCONV.md §4): one log record per evaluation,
+# parented to the evaluated span. Provenance (who evaluated, and how) is not in the
+# conventions yet (semconv-genai#79), so it lives under llmotel.evaluation.*.
+EVENT_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
+GEN_AI_EVALUATION_NAME: Final = "gen_ai.evaluation.name"
+GEN_AI_EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
+GEN_AI_EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"
+GEN_AI_EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"  # content: capture-gated
+USER_ID: Final = "user.id"  # event only, never on metrics
+LLMOTEL_EVALUATION_EVALUATOR: Final = "llmotel.evaluation.evaluator"
+LLMOTEL_EVALUATION_SOURCE: Final = "llmotel.evaluation.source"
+LLMOTEL_EVALUATION_DROP_REASON: Final = "llmotel.evaluation.drop_reason"
+# llmotel.evaluation.source values.
+EVAL_SOURCE_HUMAN: Final = "human"
+EVAL_SOURCE_HEURISTIC: Final = "heuristic"
+EVAL_SOURCE_LLM_JUDGE: Final = "llm_judge"
+EVAL_SOURCE_CUSTOM: Final = "custom"
+EVAL_SOURCES: Final = (EVAL_SOURCE_HUMAN, EVAL_SOURCE_HEURISTIC, EVAL_SOURCE_LLM_JUDGE, EVAL_SOURCE_CUSTOM)
+# llmotel.evaluation.drop_reason values.
+EVAL_DROP_QUEUE_FULL: Final = "queue_full"
+EVAL_DROP_SHUTDOWN: Final = "shutdown"
+
+# Score direction, for every evaluation llmotel defines: the score is the degree to which
+# the *named* property holds, in [0, 1]. So 1.0 = positive feedback, = hallucinated,
+# = refusal, = valid JSON; the label is the thresholded category of the same thing.
+EVAL_USER_FEEDBACK: Final = "user_feedback"
+FEEDBACK_POSITIVE: Final = "positive"  # score 1.0 (thumbs up)
+FEEDBACK_NEGATIVE: Final = "negative"  # score 0.0 (thumbs down)
+# Hallucination: score = probability (or judged degree) that the output is hallucinated,
+# label hallucinated/grounded. Hallucination rate on a dashboard:
+#   rate(llmotel_evaluation_results_total{gen_ai_evaluation_name="hallucination",
+#        gen_ai_evaluation_score_label="hallucinated"}) / rate(...{gen_ai_evaluation_name="hallucination"})
+EVAL_HALLUCINATION: Final = "hallucination"
+HALLUCINATION_HALLUCINATED: Final = "hallucinated"
+HALLUCINATION_GROUNDED: Final = "grounded"
+EVAL_JSON_VALIDITY: Final = "json_validity"
+JSON_VALID: Final = "valid"  # score 1.0
+JSON_INVALID: Final = "invalid"  # not JSON at all; score 0.0
+JSON_SCHEMA_VIOLATION: Final = "schema_violation"  # JSON, but not the expected shape; score 0.0
+EVAL_REFUSAL: Final = "refusal"
+REFUSAL_REFUSAL: Final = "refusal"  # score 1.0
+REFUSAL_ANSWER: Final = "answer"  # score 0.0
+
+# Attribution attributes evaluation metrics may carry when passed via attributes=
+# (the attribution allow-list will own these; spelled here first).
+GEN_AI_PROMPT_VERSION: Final = "gen_ai.prompt.version"
+LLMOTEL_FEATURE: Final = "llmotel.feature"
+
+# Prometheus: llmotel_evaluation_score (unit {score}: a unit of "1" would add _ratio),
+# llmotel_evaluation_results_total, llmotel_evaluation_errors_total, llmotel_evaluation_dropped_total.
+METRIC_EVALUATION_SCORE: Final = "llmotel.evaluation.score"
+METRIC_EVALUATION_RESULTS: Final = "llmotel.evaluation.results"
+METRIC_EVALUATION_ERRORS: Final = "llmotel.evaluation.errors"
+METRIC_EVALUATION_DROPPED: Final = "llmotel.evaluation.dropped"
+EVALUATION_SCORE_BUCKETS: Final = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+# --- workflows, agents, tools, retrieval, branches (workflow.py) ---
+OP_INVOKE_WORKFLOW: Final = "invoke_workflow"
+OP_INVOKE_AGENT: Final = "invoke_agent"
+OP_EXECUTE_TOOL: Final = "execute_tool"
+OP_RETRIEVAL: Final = "retrieval"
+
+GEN_AI_WORKFLOW_NAME: Final = "gen_ai.workflow.name"
+GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
+GEN_AI_AGENT_DESCRIPTION: Final = "gen_ai.agent.description"
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_TOOL_TYPE: Final = "gen_ai.tool.type"
+GEN_AI_TOOL_DESCRIPTION: Final = "gen_ai.tool.description"
+GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+TOOL_TYPE_FUNCTION: Final = "function"
+TOOL_TYPE_EXTENSION: Final = "extension"
+TOOL_TYPE_DATASTORE: Final = "datastore"
+GEN_AI_DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
+GEN_AI_RETRIEVAL_TOP_K: Final = "gen_ai.retrieval.top_k"
+# Opt-in content (JSON strings on spans).
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+GEN_AI_RETRIEVAL_QUERY_TEXT: Final = "gen_ai.retrieval.query.text"
+GEN_AI_RETRIEVAL_DOCUMENTS: Final = "gen_ai.retrieval.documents"
+
+METRIC_INVOKE_WORKFLOW_DURATION: Final = "gen_ai.invoke_workflow.duration"
+METRIC_INVOKE_AGENT_DURATION: Final = "gen_ai.invoke_agent.duration"
+METRIC_EXECUTE_TOOL_DURATION: Final = "gen_ai.execute_tool.duration"
+# Not gen_ai.client.operation.duration: retrieval latency would skew inference dashboards.
+METRIC_RETRIEVAL_DURATION: Final = "llmotel.retrieval.duration"
+WORKFLOW_DURATION_BUCKETS: Final = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
+AGENT_DURATION_BUCKETS: Final = (
+    0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4, 204.8, 409.6,
+)
+
+# Branch decisions: a span event plus a counter (Prometheus: llmotel_workflow_branches_total).
+EVENT_BRANCH: Final = "llmotel.branch"
+LLMOTEL_BRANCH_WORKFLOW: Final = "llmotel.branch.workflow"
+LLMOTEL_BRANCH_FROM: Final = "llmotel.branch.from"
+LLMOTEL_BRANCH_TO: Final = "llmotel.branch.to"
+LLMOTEL_BRANCH_CONDITION: Final = "llmotel.branch.condition"
+LLMOTEL_BRANCH_OUTCOME: Final = "llmotel.branch.outcome"
+LLMOTEL_BRANCH_CONTEXT_PREFIX: Final = "llmotel.branch.context."
+METRIC_WORKFLOW_BRANCHES: Final = "llmotel.workflow.branches"
+# Replaces metric label values once a bounded number of distinct label sets was seen.
+LABEL_OVERFLOW: Final = "_OTHER"
+# error.type on llmotel.instrumentation.errors when llmotel's API was called with bad input.
+ERROR_INVALID_ARGUMENT: Final = "llmotel.InvalidArgument"

@@ -16,6 +16,7 @@ class Instruments:
     __slots__ = (
         "abandoned_streams",
         "active_streams",
+        "cost",
         "duration",
         "errors",
         "ratelimit_latest",
@@ -24,6 +25,7 @@ class Instruments:
         "time_per_chunk",
         "token_usage",
         "ttfc",
+        "unpriced",
         "usage_cache_read",
         "usage_cache_write",
         "usage_input",
@@ -80,6 +82,12 @@ class Instruments:
         meter.create_observable_gauge(
             sc.METRIC_RATELIMIT_REMAINING, callbacks=[self._observe("remaining")], unit="{unit}",
             description="Provider rate-limit headroom left per resource, from response headers.")
+        self.cost = meter.create_counter(
+            sc.METRIC_COST, unit="{USD}",
+            description="Cost of GenAI calls in US dollars (llmotel.cost.source says how each was priced).")
+        self.unpriced = meter.create_counter(
+            sc.METRIC_UNPRICED, unit="{call}",
+            description="Calls llmotel could not price (unknown model or no usage reported); never counted as $0.")
         self.throttled = meter.create_counter(
             sc.METRIC_THROTTLED, unit="{attempt}",
             description="Attempts the provider throttled or rejected as overloaded (429, 529, 503).")

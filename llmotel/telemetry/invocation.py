@@ -18,6 +18,11 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
 from llmotel import semconv as sc
+from llmotel.cost import CURRENCY as COST_CURRENCY
+from llmotel.cost import SOURCE_PROVIDER as COST_PROVIDER
+from llmotel.cost import SOURCE_UNKNOWN as COST_UNKNOWN
+from llmotel.cost import Usage as CostUsage
+from llmotel.telemetry import registry
 from llmotel.telemetry.content import to_json
 
 if TYPE_CHECKING:
@@ -91,6 +96,7 @@ class Invocation:
         "output_tokens",
         "rate_limits",
         "reasoning_tokens",
+        "reported_cost",
         "response_id",
         "response_model",
         "span",
@@ -123,8 +129,10 @@ class Invocation:
             metric_attrs[sc.SERVER_ADDRESS] = address
             if port:
                 metric_attrs[sc.SERVER_PORT] = port
-        self._metric_attrs = metric_attrs
         start_attrs = {**metric_attrs, **attributes}
+        if tel.metric_labels:
+            metric_attrs.update(tel.metric_labels.labels())
+        self._metric_attrs = metric_attrs
         if streaming:
             start_attrs[sc.GEN_AI_REQUEST_STREAM] = True
         self.span = tel.tracer.start_span(
@@ -140,6 +148,7 @@ class Invocation:
         self.injected_usage = False
         self.extra: dict[str, Any] | None = None
         self.rate_limits: dict[str, int] | None = None
+        self.reported_cost: float | None = None
         self.ended = False
         self.response_id = self.response_model = None
         self.finish_reasons: list[str] | None = None
@@ -263,6 +272,8 @@ class Invocation:
             ins.time_per_chunk.record(self.mean_chunk_gap, metric_attrs)
         if ins.usage_input is not None:
             self._record_usage_counters(ins, duration_attrs)
+        if error_type is None:
+            self._price(attrs, metric_attrs)
 
         if attrs:
             span.set_attributes(attrs)
@@ -273,6 +284,31 @@ class Invocation:
         if tel.logger is not None:
             self._emit_event(attrs, content_attrs)
         span.end()
+        if self.response_id:
+            registry.remember(self.response_id, span.get_span_context(), metric_attrs)
+
+    def _price(self, attrs: dict[str, Any], metric_attrs: dict[str, Any]) -> None:
+        """Cost of a successful call: provider-reported, override, price table, or unknown."""
+        tel = self._tel
+        if self.input_tokens is None and self.output_tokens is None and self.reported_cost is None:
+            amount, source, reason = None, COST_UNKNOWN, sc.COST_REASON_NO_USAGE
+        elif self.reported_cost is not None:
+            amount, source, reason = self.reported_cost, COST_PROVIDER, None
+        else:
+            usage = CostUsage(self.input_tokens or 0, self.output_tokens or 0, self.cache_read_tokens or 0,
+                              self.cache_write_tokens or 0, self.reasoning_tokens or 0)
+            model = self.response_model or metric_attrs.get(sc.GEN_AI_REQUEST_MODEL)
+            amount, source = tel.cost.price(metric_attrs[sc.GEN_AI_PROVIDER_NAME], model, usage)
+            reason = sc.COST_REASON_UNKNOWN_MODEL if amount is None else None
+        attrs[sc.LLMOTEL_COST_SOURCE] = source
+        if amount is None:
+            tel.instruments.unpriced.add(1, {sc.GEN_AI_PROVIDER_NAME: metric_attrs[sc.GEN_AI_PROVIDER_NAME],
+                                             sc.GEN_AI_REQUEST_MODEL: metric_attrs.get(sc.GEN_AI_REQUEST_MODEL, ""),
+                                             sc.LLMOTEL_COST_REASON: reason})
+            return
+        attrs[sc.LLMOTEL_COST_AMOUNT] = amount
+        attrs[sc.LLMOTEL_COST_CURRENCY] = COST_CURRENCY
+        tel.instruments.cost.add(amount, metric_attrs)
 
     def _record_usage_counters(self, ins: Any, attrs: dict[str, Any]) -> None:
         # The new counters are recorded on failures too (0 with modality "unknown").

@@ -132,6 +132,10 @@ def put_usage(inv: Invocation, usage: Any) -> None:
     reasoning = getattr(details, "reasoning_tokens", None) if details is not None else None
     if reasoning is not None:
         inv.reasoning_tokens = reasoning
+    # OpenRouter and some gateways report the billed amount themselves.
+    cost = getattr(usage, "cost", None)
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+        inv.reported_cost = float(cost)
 
 
 class ChatAdapter:
