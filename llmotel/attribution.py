@@ -5,7 +5,7 @@ puts the values in the OpenTelemetry context. A span processor stamps them on ev
 span started inside — llmotel's and other instrumentations' (httpx, FastAPI, ...).
 Allow-listed keys can travel to downstream services as W3C baggage, and allow-listed
 keys become metric labels with a per-key cardinality cap (excess values fold into
-``_other``), so cost per tenant stays answerable without a label explosion.
+``_OTHER``), so cost per tenant stays answerable without a label explosion.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from llmotel import semconv as sc
+
 _KEY = otel_context.create_key("llmotel.attribution")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,13 +30,12 @@ ATTRIBUTE_NAMES: dict[str, str] = {
     "user_id": "user.id",
     "session_id": "session.id",
     "tenant_id": "llmotel.tenant.id",
-    "feature": "llmotel.feature",
-    "prompt_name": "gen_ai.prompt.name",
-    "prompt_version": "gen_ai.prompt.version",
+    "feature": sc.LLMOTEL_FEATURE,
+    "prompt_name": sc.GEN_AI_PROMPT_NAME,
+    "prompt_version": sc.GEN_AI_PROMPT_VERSION,
     "experiment": "llmotel.experiment",
     "variant": "llmotel.variant",
 }
-OVERFLOW = "_other"
 
 
 def attribute_name(key: str) -> str:
@@ -181,7 +182,7 @@ class MetricLabels:
         return bool(self._names)
 
     def labels(self) -> dict[str, str]:
-        """Labels for the current context; values beyond the cap fold into ``_other``."""
+        """Labels for the current context; values beyond the cap fold into ``_OTHER``."""
         values = current()
         out: dict[str, str] = {}
         for name in self._names:
@@ -194,7 +195,7 @@ class MetricLabels:
                     if len(seen) < self._limit:
                         seen.add(value)
                     else:
-                        value = OVERFLOW
+                        value = sc.LABEL_OVERFLOW
             out[name] = value
         return out
 

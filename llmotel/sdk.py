@@ -151,6 +151,12 @@ def shutdown(timeout_seconds: float = SHUTDOWN_TIMEOUT_S) -> None:
         with _lock:
             state, _state = _state, None
             if state is not None:
+                # Queued evaluations are telemetry too: drain them before the providers flush.
+                import sys
+
+                evaluators = sys.modules.get("llmotel.evaluators")
+                if evaluators is not None:
+                    evaluators.shutdown_all(min(5.0, timeout_seconds / 2))
                 _close(state, timeout_seconds)
     except Exception:  # never break the app on the way out
         _logger.warning("llmotel.shutdown() failed", exc_info=True)

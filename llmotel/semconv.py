@@ -200,7 +200,7 @@ METRIC_EVALUATION_ERRORS: Final = "llmotel.evaluation.errors"
 METRIC_EVALUATION_DROPPED: Final = "llmotel.evaluation.dropped"
 EVALUATION_SCORE_BUCKETS: Final = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
-# --- workflows, agents, tools, retrieval, branches (workflow.py) ---
+# --- workflows, agents, tools, retrieval, branches (workflows.py) ---
 OP_INVOKE_WORKFLOW: Final = "invoke_workflow"
 OP_INVOKE_AGENT: Final = "invoke_agent"
 OP_EXECUTE_TOOL: Final = "execute_tool"

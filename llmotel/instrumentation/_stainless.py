@@ -4,12 +4,17 @@ The wrapped API methods only see parsed results; response headers (rate limits) 
 the SDK's own retries live one layer down. Both SDKs funnel every final response
 through ``_process_response(..., response=, retries_taken=)`` and every retry through
 ``_sleep_for_retry(..., response=)``; these hooks read them for the llmotel invocation
-active in the context and change nothing. Where an SDK version lacks them, they are
-skipped and the telemetry simply has no rate-limit or attempt data.
+active in the context and change nothing. Older releases (openai < 1.80, anthropic < 0.50)
+retry recursively instead: ``_should_retry(response)`` returning True means an HTTP-status
+retry follows, ``_retry_request(..., response_headers=None)`` is a connection-error retry,
+and before openai 1.45 ``_process_response`` got no ``retries_taken``, so attempts are
+counted from the retries seen. Where an SDK version lacks a hook, it is skipped and the
+telemetry simply has no rate-limit or attempt data.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +32,23 @@ def patches(package: str) -> tuple[Patch, ...]:
         Patch(module, "AsyncAPIClient._process_response", "response_hook", True),
         Patch(module, "SyncAPIClient._sleep_for_retry", "retry_hook", False),
         Patch(module, "AsyncAPIClient._sleep_for_retry", "retry_hook", True),
+        # SDKs without _sleep_for_retry (see the module docstring).
+        Patch(module, "BaseClient._should_retry", "legacy_status_retry_hook", False),
+        Patch(module, "SyncAPIClient._retry_request", "legacy_connection_retry_hook", False),
+        Patch(module, "AsyncAPIClient._retry_request", "legacy_connection_retry_hook", True),
     )
+
+
+HOOKS = frozenset(("response_hook", "retry_hook", "legacy_status_retry_hook", "legacy_connection_retry_hook"))
+
+
+def _attempts(inv: Any, kwargs: dict[str, Any], retrying: bool) -> int:
+    """Attempts so far: from the SDK's ``retries_taken``, else from the retries already seen."""
+    taken = kwargs.get("retries_taken")
+    if taken is None:
+        seen = (inv.extra or {}).get(sc.LLMOTEL_REQUEST_ATTEMPTS) or 1
+        return seen + 1 if retrying else seen
+    return int(taken) + (2 if retrying else 1)
 
 
 def _on_response(tel: Telemetry, kwargs: dict[str, Any]) -> None:
@@ -38,7 +59,7 @@ def _on_response(tel: Telemetry, kwargs: dict[str, Any]) -> None:
         response = kwargs.get("response")
         if response is not None:
             ratelimits.observe(inv, response.headers)
-        inv.set_attribute(sc.LLMOTEL_REQUEST_ATTEMPTS, int(kwargs.get("retries_taken") or 0) + 1)
+        inv.set_attribute(sc.LLMOTEL_REQUEST_ATTEMPTS, _attempts(inv, kwargs, False))
     except Exception as exc:
         tel.internal_error("http.response_hook", exc)
 
@@ -53,24 +74,51 @@ def _on_retry(tel: Telemetry, kwargs: dict[str, Any]) -> None:
         if response is not None:
             ratelimits.observe(inv, response.headers)
         ratelimits.count_attempt_failure(inv, status, retried=True)
-        inv.set_attribute(sc.LLMOTEL_REQUEST_ATTEMPTS, int(kwargs.get("retries_taken") or 0) + 2)
+        inv.set_attribute(sc.LLMOTEL_REQUEST_ATTEMPTS, _attempts(inv, kwargs, True))
     except Exception as exc:
         tel.internal_error("http.retry_hook", exc)
 
 
-def hook(tel: Telemetry, kind: str, is_async: bool) -> Callable[..., Any]:
-    """A wrapt wrapper that observes the call's kwargs, then delegates unchanged."""
-    observe = _on_response if kind == "response_hook" else _on_retry
+def _legacy_status_retry(tel: Telemetry, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    retry = wrapped(*args, **kwargs)
+    if retry is True:  # the SDK retries this response (it only asks while retries remain)
+        _on_retry(tel, {"response": args[0] if args else kwargs.get("response")})
+    return retry
+
+
+def _legacy_connection_retry(tel: Telemetry, args: Any, kwargs: Any) -> None:
+    headers = kwargs["response_headers"] if "response_headers" in kwargs else (args[3] if len(args) > 3 else None)
+    if headers is None:  # HTTP-status retries were counted by _should_retry
+        _on_retry(tel, {})
+
+
+def hook(tel: Telemetry, patch: Patch) -> Callable[..., Any] | None:
+    """A wrapt wrapper that observes the call, then delegates unchanged (None: not needed here)."""
+    kind, is_async = patch.adapter, patch.is_async
+    if kind.startswith("legacy_"):
+        client = getattr(importlib.import_module(patch.module), "SyncAPIClient", None)
+        if client is None or hasattr(client, "_sleep_for_retry"):
+            return None  # a current SDK: _sleep_for_retry sees every retry
+    if kind == "legacy_status_retry_hook":
+        def status_retry(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+            return _legacy_status_retry(tel, wrapped, args, kwargs)
+
+        return status_retry
+    observe: Callable[..., None] = {
+        "response_hook": lambda a, kw: _on_response(tel, kw),
+        "retry_hook": lambda a, kw: _on_retry(tel, kw),
+        "legacy_connection_retry_hook": lambda a, kw: _legacy_connection_retry(tel, a, kw),
+    }[kind]
 
     if is_async:
         async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-            observe(tel, kwargs)
+            observe(args, kwargs)
             return await wrapped(*args, **kwargs)
 
         return async_wrapper
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        observe(tel, kwargs)
+        observe(args, kwargs)
         return wrapped(*args, **kwargs)
 
     return wrapper

@@ -75,36 +75,29 @@ def error_type_of(exc: BaseException) -> str:
 class Invocation:
     """One GenAI operation in flight; adapters set fields, then call finish() or fail()."""
 
-    __slots__ = (
-        "_metric_attrs",
-        "_start",
-        "_tel",
-        "attributes",
-        "cache_read_tokens",
-        "cache_write_tokens",
-        "chunk_gaps",
-        "context",
-        "ended",
-        "extra",
-        "finish_reasons",
-        "injected_usage",
-        "input_messages",
-        "input_tokens",
-        "mean_chunk_gap",
-        "metric_extra",
-        "output_messages",
-        "output_tokens",
-        "rate_limits",
-        "reasoning_tokens",
-        "reported_cost",
-        "response_id",
-        "response_model",
-        "span",
-        "streaming",
-        "system_instructions",
-        "tool_definitions",
-        "ttfc",
-    )
+    # Fields adapters fill in. Class-level defaults (instead of __slots__ set one by one)
+    # keep the per-call constructor to the handful of fields every call has.
+    ended = False
+    injected_usage = False
+    extra: dict[str, Any] | None = None
+    rate_limits: dict[str, int] | None = None
+    reported_cost: float | None = None
+    response_id: str | None = None
+    response_model: str | None = None
+    finish_reasons: list[str] | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    ttfc: float | None = None
+    chunk_gaps: list[float] | None = None
+    mean_chunk_gap: float | None = None
+    metric_extra: dict[str, Any] | None = None
+    input_messages: list[dict[str, Any]] | None = None
+    output_messages: list[dict[str, Any]] | None = None
+    system_instructions: list[dict[str, Any]] | None = None
+    tool_definitions: list[dict[str, Any]] | None = None
 
     def __init__(
         self,
@@ -145,21 +138,6 @@ class Invocation:
         self.context = ctx
         self.attributes = start_attrs
         self.streaming = streaming
-        self.injected_usage = False
-        self.extra: dict[str, Any] | None = None
-        self.rate_limits: dict[str, int] | None = None
-        self.reported_cost: float | None = None
-        self.ended = False
-        self.response_id = self.response_model = None
-        self.finish_reasons: list[str] | None = None
-        self.input_tokens = self.output_tokens = None
-        self.cache_read_tokens = self.cache_write_tokens = self.reasoning_tokens = None
-        self.ttfc: float | None = None
-        self.chunk_gaps: list[float] | None = None
-        self.mean_chunk_gap: float | None = None
-        self.metric_extra: dict[str, Any] | None = None
-        self.input_messages = self.output_messages = None
-        self.system_instructions = self.tool_definitions = None
         self._start = perf_counter()
 
     def set_attribute(self, key: str, value: Any) -> None:

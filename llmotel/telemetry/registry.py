@@ -7,26 +7,24 @@ lets ``record_feedback(response_id=...)`` find the trace without any backend que
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+import contextlib
 
 from opentelemetry.trace import SpanContext
 
 _MAX = 10_000
-_lock = threading.Lock()
-_by_response_id: OrderedDict[str, tuple[SpanContext, dict[str, object]]] = OrderedDict()
+# A plain dict keeps insertion order; single dict operations are atomic under the GIL,
+# so the per-call write needs no lock (a rare lost eviction only delays one).
+_by_response_id: dict[str, tuple[SpanContext, dict[str, object]]] = {}
 
 
 def remember(response_id: str, span_context: SpanContext, attributes: dict[str, object]) -> None:
     """Keep ``response_id`` → (span context, low-cardinality attributes of the call)."""
-    with _lock:
-        _by_response_id[response_id] = (span_context, attributes)
-        _by_response_id.move_to_end(response_id)
-        if len(_by_response_id) > _MAX:
-            _by_response_id.popitem(last=False)
+    _by_response_id[response_id] = (span_context, attributes)
+    if len(_by_response_id) > _MAX:
+        with contextlib.suppress(KeyError, StopIteration, RuntimeError):
+            del _by_response_id[next(iter(_by_response_id))]
 
 
 def lookup(response_id: str) -> tuple[SpanContext, dict[str, object]] | None:
     """The span context and call attributes for ``response_id``, if still remembered."""
-    with _lock:
-        return _by_response_id.get(response_id)
+    return _by_response_id.get(response_id)

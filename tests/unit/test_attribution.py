@@ -168,11 +168,11 @@ def test_metric_labels_allow_list_and_cardinality_cap(fake, instrument):
             chat(fake)
     points = otel.points(sc.METRIC_OPERATION_DURATION)
     tenants = sorted((p.attributes["llmotel.tenant.id"], p.count) for p in points)
-    assert tenants == [("_other", 2), ("t1", 2), ("t2", 1)]  # t3, t4 folded beyond the cap of 2
+    assert tenants == [("_OTHER", 2), ("t1", 2), ("t2", 1)]  # t3, t4 folded beyond the cap of 2
     assert all(p.attributes["llmotel.feature"] == "chat" for p in points)
     assert all("user.id" not in p.attributes for p in points)  # not allow-listed: never a label
     cost = {p.attributes["llmotel.tenant.id"]: p.value for p in otel.points(sc.METRIC_COST)}
-    assert set(cost) == {"t1", "t2", "_other"} and all(v > 0 for v in cost.values())
+    assert set(cost) == {"t1", "t2", "_OTHER"} and all(v > 0 for v in cost.values())
     # Spans keep the real value: cost per user and tenant stays answerable from traces.
     assert sorted(s.attributes["llmotel.tenant.id"] for s in otel.spans()) == ["t1", "t1", "t2", "t3", "t4"]
 
