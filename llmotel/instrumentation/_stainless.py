@@ -4,12 +4,13 @@ The wrapped API methods only see parsed results; response headers (rate limits) 
 the SDK's own retries live one layer down. Both SDKs funnel every final response
 through ``_process_response(..., response=, retries_taken=)`` and every retry through
 ``_sleep_for_retry(..., response=)``; these hooks read them for the llmotel invocation
-active in the context and change nothing. Older releases (openai < 1.80, anthropic < 0.50)
-retry recursively instead: ``_should_retry(response)`` returning True means an HTTP-status
-retry follows, ``_retry_request(..., response_headers=None)`` is a connection-error retry,
-and before openai 1.45 ``_process_response`` got no ``retries_taken``, so attempts are
-counted from the retries seen. Where an SDK version lacks a hook, it is skipped and the
-telemetry simply has no rate-limit or attempt data.
+active in the context and change nothing. Older releases (e.g. openai 1.70, anthropic
+0.40) have no ``_sleep_for_retry`` and retry recursively: ``_should_retry(response)``
+returning True means an HTTP-status retry follows, ``_retry_request(...,
+response_headers=None)`` is a connection-error retry; the oldest (openai 1.26) pass no
+``retries_taken`` either, so attempts are counted from the retries seen. Where an SDK
+version lacks a hook, it is skipped and the telemetry simply has no rate-limit or attempt
+data.
 """
 
 from __future__ import annotations
@@ -79,38 +80,40 @@ def _on_retry(tel: Telemetry, kwargs: dict[str, Any]) -> None:
         tel.internal_error("http.retry_hook", exc)
 
 
-def _legacy_status_retry(tel: Telemetry, wrapped: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-    retry = wrapped(*args, **kwargs)
-    if retry is True:  # the SDK retries this response (it only asks while retries remain)
-        _on_retry(tel, {"response": args[0] if args else kwargs.get("response")})
-    return retry
-
-
-def _legacy_connection_retry(tel: Telemetry, args: Any, kwargs: Any) -> None:
+def _on_connection_retry(tel: Telemetry, kwargs: dict[str, Any], args: tuple[Any, ...]) -> None:
+    # response_headers is the 4th positional argument in the oldest SDKs, a keyword later;
+    # None means there was no response (connection error, timeout).
     headers = kwargs["response_headers"] if "response_headers" in kwargs else (args[3] if len(args) > 3 else None)
-    if headers is None:  # HTTP-status retries were counted by _should_retry
+    if headers is None:  # HTTP-status retries are counted by the _should_retry hook
         _on_retry(tel, {})
 
 
 def hook(tel: Telemetry, patch: Patch) -> Callable[..., Any] | None:
     """A wrapt wrapper that observes the call, then delegates unchanged (None: not needed here)."""
-    kind, is_async = patch.adapter, patch.is_async
+    kind = patch.adapter
     if kind.startswith("legacy_"):
         client = getattr(importlib.import_module(patch.module), "SyncAPIClient", None)
         if client is None or hasattr(client, "_sleep_for_retry"):
-            return None  # a current SDK: _sleep_for_retry sees every retry
+            return None  # a current SDK: the _sleep_for_retry hook sees every retry
+
     if kind == "legacy_status_retry_hook":
         def status_retry(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-            return _legacy_status_retry(tel, wrapped, args, kwargs)
+            retry = wrapped(*args, **kwargs)
+            if retry is True:  # the SDK asks only while retries remain, and then retries
+                _on_retry(tel, {"response": args[0] if args else kwargs.get("response")})
+            return retry
 
         return status_retry
-    observe: Callable[..., None] = {
-        "response_hook": lambda a, kw: _on_response(tel, kw),
-        "retry_hook": lambda a, kw: _on_retry(tel, kw),
-        "legacy_connection_retry_hook": lambda a, kw: _legacy_connection_retry(tel, a, kw),
-    }[kind]
 
-    if is_async:
+    def observe(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if kind == "response_hook":
+            _on_response(tel, kwargs)
+        elif kind == "retry_hook":
+            _on_retry(tel, kwargs)
+        else:
+            _on_connection_retry(tel, kwargs, args)
+
+    if patch.is_async:
         async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
             observe(args, kwargs)
             return await wrapped(*args, **kwargs)

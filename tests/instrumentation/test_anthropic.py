@@ -17,6 +17,7 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from llmotel import semconv as sc
+from tests.compat import requires_anthropic
 
 MESSAGES = [{"role": "user", "content": "hello there"}]
 REPLY = "alpha beta gamma delta"
@@ -327,6 +328,7 @@ def test_sdk_native_span_is_off_by_default(fake, instrument):
         trace._TRACER_PROVIDER = previous
 
 
+@requires_anthropic("1.14", "the SDK's own tracing (start_api_call_span)")
 def test_sdk_native_span_kept_on_request(fake, instrument):
     from opentelemetry import trace
 

@@ -16,6 +16,7 @@ import wrapt
 from opentelemetry.trace import SpanKind, StatusCode
 
 from llmotel import semconv as sc
+from tests.compat import requires_openai
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"}]
 REPLY = "alpha beta gamma delta"
@@ -70,6 +71,7 @@ def assert_common(span: Any, fake: Any, model: str, operation: str = "chat") -> 
     assert sc.ERROR_TYPE not in attrs
 
 
+@requires_openai("1.35", "service_tier")
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 def test_chat_non_streaming(fake, otel, is_async):
     started = time.perf_counter()
@@ -110,8 +112,8 @@ def test_chat_non_streaming(fake, otel, is_async):
     assert list(duration.explicit_bounds) == list(sc.DURATION_BUCKETS)
     assert sc.ERROR_TYPE not in duration.attributes
     # Only the conventions' low-cardinality set reaches metrics.
-    allowed = {*base, sc.OPENAI_RESPONSE_SERVICE_TIER, sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT}
-    assert set(duration.attributes) <= allowed
+    # (the system fingerprint stays on the span: it churns with every backend deployment)
+    assert set(duration.attributes) == {*base, sc.OPENAI_RESPONSE_SERVICE_TIER}
     tokens_in = metric_point(otel, sc.METRIC_TOKEN_USAGE, **{sc.GEN_AI_TOKEN_TYPE: "input"})
     tokens_out = metric_point(otel, sc.METRIC_TOKEN_USAGE, **{sc.GEN_AI_TOKEN_TYPE: "output"})
     assert tokens_in.sum == result.usage.prompt_tokens
@@ -187,6 +189,7 @@ def test_request_unaltered_by_default(fake, otel):
     assert "stream_options" not in fake.requests[-1].json
 
 
+@requires_openai("1.58", "reasoning_effort")
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 def test_cached_and_reasoning_tokens(fake, otel, is_async):
     result = call(fake, is_async, "chat.completions.create", model="o3-mini", messages=MESSAGES,
@@ -211,6 +214,7 @@ def test_tool_call_finish_reason(fake, otel, stream):
     assert otel.span().attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_call",)
 
 
+@requires_openai("1.45", "max_completion_tokens")
 def test_length_finish_reason_and_json_output_type(fake, otel):
     call(fake, False, "chat.completions.create", model="m", messages=MESSAGES, max_completion_tokens=2,
          response_format={"type": "json_object"})
@@ -220,6 +224,7 @@ def test_length_finish_reason_and_json_output_type(fake, otel):
     assert a[sc.GEN_AI_OUTPUT_TYPE] == "json"
 
 
+@requires_openai("1.92", "chat.completions.parse")
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 def test_chat_parse(fake, otel, is_async):
     from pydantic import BaseModel
@@ -236,6 +241,7 @@ def test_chat_parse(fake, otel, is_async):
     assert span.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == result.usage.completion_tokens
 
 
+@requires_openai("1.66", "Responses API")
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 def test_responses_create(fake, otel, is_async, stream):
@@ -260,6 +266,7 @@ def test_responses_create(fake, otel, is_async, stream):
     )
 
 
+@requires_openai("1.66", "Responses API")
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 def test_responses_stream_helper(fake, otel, is_async):
     sync_client, async_client = clients(fake)
@@ -281,6 +288,7 @@ def test_responses_stream_helper(fake, otel, is_async):
     assert span.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == final.usage.output_tokens
 
 
+@requires_openai("1.66", "Responses API")
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 def test_responses_parse(fake, otel, is_async):
     from pydantic import BaseModel
@@ -382,6 +390,7 @@ def test_raw_response_variants_are_traced(fake, otel):
     assert otel.span().name == "embeddings e"
 
 
+@requires_openai("1.66", "Responses API")
 async def test_async_raw_response_variants_are_traced(fake, otel):
     _, client = clients(fake)
     raw = await client.chat.completions.with_raw_response.create(model="m", messages=MESSAGES)

@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from llmotel import semconv as sc
+from tests.compat import requires_openai
 
 SECRET_PROMPT = "my-secret-prompt-zebra"
 SECRET_REPLY = "confidential-answer-quokka"
@@ -44,6 +45,7 @@ def everything_exported(otel: Any) -> str:
     return "\n".join(spans + logs)
 
 
+@requires_openai("1.66", "Responses API")
 def test_no_content_by_default(fake, otel):
     traffic(fake)
     dump = everything_exported(otel)
@@ -55,6 +57,7 @@ def test_no_content_by_default(fake, otel):
     assert otel.logs() == []  # the details event is opt-in
 
 
+@requires_openai("1.66", "Responses API")
 def test_span_only(fake, instrument):
     otel = instrument(capture_content="SPAN_ONLY")
     traffic(fake)
@@ -86,6 +89,7 @@ def test_span_only(fake, instrument):
                 assert "null" not in span.attributes[key] and ", " not in span.attributes[key]
 
 
+@requires_openai("1.66", "Responses API")
 def test_event_only(fake, instrument):
     otel = instrument(capture_content="EVENT_ONLY")
     traffic(fake)
@@ -105,6 +109,7 @@ def test_event_only(fake, instrument):
     assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == spans[0].attributes[sc.GEN_AI_USAGE_INPUT_TOKENS]
 
 
+@requires_openai("1.66", "Responses API")
 def test_span_and_event(fake, instrument):
     otel = instrument(capture_content="SPAN_AND_EVENT")
     traffic(fake)
@@ -113,6 +118,7 @@ def test_span_and_event(fake, instrument):
     assert all(sc.GEN_AI_INPUT_MESSAGES in dict(r.attributes) for r in otel.logs())
 
 
+@requires_openai("1.66", "Responses API")
 def test_emit_event_without_content(fake, instrument):
     """OTEL_INSTRUMENTATION_GENAI_EMIT_EVENT=true: the event, but still no content."""
     otel = instrument(emit_event=True)

@@ -17,6 +17,7 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from llmotel import semconv as sc
+from tests.compat import requires_openai
 
 MESSAGES = [{"role": "user", "content": "hello there"}]
 REPLY = "one two three four five six"
@@ -137,6 +138,7 @@ def test_caller_raises_inside_with(fake, otel):
     assert span.attributes[sc.LLMOTEL_STREAM_ENDED_BY] == "closed"
 
 
+@requires_openai("1.92", "chat.completions.stream")
 def test_chat_stream_helper_break(fake, otel):
     with sync_client(fake).chat.completions.stream(model="m", messages=MESSAGES, extra_headers=HEADERS) as s:
         for _event in s:
@@ -146,6 +148,7 @@ def test_chat_stream_helper_break(fake, otel):
     assert span.attributes[sc.LLMOTEL_STREAM_ENDED_BY] == "closed"
 
 
+@requires_openai("1.92", "chat.completions.stream")
 def test_chat_stream_helper_final_completion(fake, otel):
     with sync_client(fake).chat.completions.stream(
         model="m", messages=MESSAGES, extra_headers=HEADERS, stream_options={"include_usage": True}
@@ -157,6 +160,7 @@ def test_chat_stream_helper_final_completion(fake, otel):
     assert span.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == final.usage.completion_tokens
 
 
+@requires_openai("1.66", "Responses API")
 def test_responses_stream_break(fake, otel):
     stream = sync_client(fake).responses.create(model="m", input="hi", stream=True, extra_headers=HEADERS)
     with stream:
@@ -232,6 +236,7 @@ async def test_async_dropped_unconsumed(fake, otel):
     assert only_span(otel).attributes[sc.LLMOTEL_STREAM_ENDED_BY] == "abandoned"
 
 
+@requires_openai("1.92", "chat.completions.stream")
 async def test_async_chat_stream_helper(fake, otel):
     client = async_client(fake)
     async with client.chat.completions.stream(model="m", messages=MESSAGES, extra_headers=HEADERS) as s:
@@ -240,6 +245,7 @@ async def test_async_chat_stream_helper(fake, otel):
     assert only_span(otel).attributes[sc.LLMOTEL_STREAM_ENDED_BY] == "closed"
 
 
+@requires_openai("1.66", "Responses API")
 async def test_async_responses_stream_exhausted(fake, otel):
     stream = await async_client(fake).responses.create(model="m", input="hi", stream=True, extra_headers=HEADERS)
     events = [e async for e in stream]

@@ -66,8 +66,8 @@ class AnthropicInstrumentor(LlmotelInstrumentor):
             return wrapped(*args, **kwargs)
 
         def wrapper_for(patch: Patch) -> Callable[..., Any] | None:
-            if patch.adapter in ("response_hook", "retry_hook"):
-                return _stainless.hook(tel, patch.adapter, patch.is_async)
+            if patch.adapter in _stainless.HOOKS:
+                return _stainless.hook(tel, patch)
             if patch.adapter == "native_span":
                 return None if keep_native else no_native_span
             if patch.adapter == "stream":

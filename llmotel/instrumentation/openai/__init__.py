@@ -67,8 +67,8 @@ class OpenAIInstrumentor(LlmotelInstrumentor):
         }
 
         def wrapper_for(patch: Patch) -> Callable[..., Any]:
-            if patch.adapter in ("response_hook", "retry_hook"):
-                return _stainless.hook(tel, patch.adapter, patch.is_async)
+            if patch.adapter in _stainless.HOOKS:
+                return _stainless.hook(tel, patch)
             if patch.adapter == "manager":
                 return stream_manager(tel, patch.is_async)
             factory = async_call if patch.is_async else sync_call
