@@ -200,8 +200,19 @@ def _slow_price(resolved: Any, usage: Usage) -> float:
     return float(calc.total_price)
 
 
-def warm_up() -> None:
-    """Load the price snapshot in the background so the first priced call does not pay for it."""
+_warming: threading.Timer | None = None
+
+
+def warm_up(delay: float = 1.0) -> None:
+    """Load the price snapshot in the background so the first priced call does not pay for it.
+
+    Delayed by ``delay`` seconds so that it stays off the app's start-up path (import and
+    ``init()``); a call that finishes earlier simply loads it itself.
+    """
+    global _warming
+    if _warming is not None:
+        return
+
     def load() -> None:
         try:
             from genai_prices import data_snapshot
@@ -210,7 +221,10 @@ def warm_up() -> None:
         except Exception:  # pragma: no cover - pricing then reports unknown
             _log.debug("llmotel: could not load genai-prices", exc_info=True)
 
-    threading.Thread(target=load, name="llmotel-prices", daemon=True).start()
+    _warming = threading.Timer(delay, load)
+    _warming.name = "llmotel-prices"
+    _warming.daemon = True
+    _warming.start()
 
 
 _models: dict[str | None, CostModel] = {}

@@ -8,7 +8,9 @@ from the installed library version are skipped.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -73,17 +75,37 @@ class LlmotelInstrumentor(BaseInstrumentor):
         wrapper_for = self.build_wrappers(tel)
         self._telemetry = tel
         for patch in self.patches:
-            found = _resolve(patch)
-            if found is None:
-                continue
-            owner, method, original = found
-            if any(o is owner and m == method for o, m, _ in self._patched):
-                continue  # the same class re-exported under another module
-            wrapper = wrapper_for(patch)
-            if wrapper is None:
-                continue
-            setattr(owner, method, wrapt.FunctionWrapper(original, wrapper))
-            self._patched.append((owner, method, original))
+            if patch.module in sys.modules:
+                self._apply(patch, tel, wrapper_for)
+            else:
+                # Not imported yet (openai loads its resource modules lazily): patch it
+                # when the app imports it, instead of importing every API surface now.
+                wrapt.register_post_import_hook(
+                    functools.partial(self._on_import, patch, tel, wrapper_for), patch.module
+                )
+
+    def _on_import(self, patch: Patch, tel: Any, wrapper_for: Callable[[Patch], Any], module: Any) -> None:
+        # Runs inside the app's import statement: it must never raise.
+        try:
+            if self._telemetry is tel:  # still instrumented by the same instrument() call
+                self._apply(patch, tel, wrapper_for)
+        except Exception as exc:
+            tel.internal_error(f"{self.scope}.patch", exc)
+
+    def _apply(self, patch: Patch, tel: Any, wrapper_for: Callable[[Patch], Any]) -> None:
+        import wrapt
+
+        found = _resolve(patch)
+        if found is None:
+            return
+        owner, method, original = found
+        if any(o is owner and m == method for o, m, _ in self._patched):
+            return  # the same class re-exported under another module
+        wrapper = wrapper_for(patch)
+        if wrapper is None:
+            return
+        setattr(owner, method, wrapt.FunctionWrapper(original, wrapper))
+        self._patched.append((owner, method, original))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         if self._telemetry is not None:
