@@ -35,20 +35,10 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (  # no
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc  # noqa: E402
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
 
+from tests.otel_globals import reset_otel_globals  # noqa: E402
+
 # --- isolation (same helper as tests/unit/test_sdk.py) ------------------------------
 
-
-def reset_otel_globals() -> None:
-    """Forget the global providers, so the next set_*_provider() takes effect (tests only)."""
-    from opentelemetry._logs import _internal as logs_internal
-    from opentelemetry.metrics import _internal as metrics_internal
-
-    trace._TRACER_PROVIDER_SET_ONCE._done = False
-    trace._TRACER_PROVIDER = None
-    metrics_internal._METER_PROVIDER_SET_ONCE._done = False
-    metrics_internal._METER_PROVIDER = None
-    logs_internal._LOGGER_PROVIDER_SET_ONCE._done = False
-    logs_internal._LOGGER_PROVIDER = None
 
 
 @pytest.fixture(autouse=True)

@@ -50,21 +50,10 @@ from llmotel.feedback import (
     thumbs_up,
 )
 from llmotel.telemetry import registry
+from tests.otel_globals import reset_otel_globals
 
 # --- global in-memory providers, reset around every test ------------------------------
 
-
-def reset_otel_globals() -> None:
-    """Forget the global providers, so the next set_*_provider() takes effect (tests only)."""
-    from opentelemetry._logs import _internal as logs_internal
-    from opentelemetry.metrics import _internal as metrics_internal
-
-    trace._TRACER_PROVIDER_SET_ONCE._done = False
-    trace._TRACER_PROVIDER = None
-    metrics_internal._METER_PROVIDER_SET_ONCE._done = False
-    metrics_internal._METER_PROVIDER = None
-    logs_internal._LOGGER_PROVIDER_SET_ONCE._done = False
-    logs_internal._LOGGER_PROVIDER = None
 
 
 class Globals:

@@ -40,24 +40,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import llmotel
 import llmotel.instrumentation
 from llmotel import ConfigError, sdk
+from tests.otel_globals import reset_otel_globals
 
 PROJECT_ROOT = Path(llmotel.__file__).resolve().parent.parent
 
 
 # --- isolation helpers ------------------------------------------------------------
 
-
-def reset_otel_globals() -> None:
-    """Forget the global providers, so the next set_*_provider() takes effect (tests only)."""
-    from opentelemetry._logs import _internal as logs_internal
-    from opentelemetry.metrics import _internal as metrics_internal
-
-    trace._TRACER_PROVIDER_SET_ONCE._done = False
-    trace._TRACER_PROVIDER = None
-    metrics_internal._METER_PROVIDER_SET_ONCE._done = False
-    metrics_internal._METER_PROVIDER = None
-    logs_internal._LOGGER_PROVIDER_SET_ONCE._done = False
-    logs_internal._LOGGER_PROVIDER = None
 
 
 @pytest.fixture(autouse=True)

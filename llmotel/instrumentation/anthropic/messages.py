@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from llmotel import semconv as sc
+from llmotel.instrumentation._stainless_endpoint import stainless_endpoint
 from llmotel.instrumentation.openai.common import as_dict, given
 from llmotel.telemetry.content import drop_none
 
@@ -26,9 +27,6 @@ FINISH_REASONS = {
     "refusal": sc.FINISH_CONTENT_FILTER,
 }
 
-_endpoint_cache: dict[tuple[int, type], tuple[Any, tuple[str | None, int | None, str]]] = {}
-
-
 def finish_reason(raw: str | None) -> str:
     """Anthropic's stop reason as the convention's finish reason (unknown ones pass through)."""
     if raw is None:
@@ -38,22 +36,11 @@ def finish_reason(raw: str | None) -> str:
 
 def endpoint_of(resource: Any) -> tuple[str | None, int | None, str]:
     """(server.address, server.port, provider): Bedrock and Vertex clients name their provider."""
-    client = getattr(resource, "_client", None)
-    url = getattr(client, "base_url", None)
-    key = (id(url), type(client))
-    hit = _endpoint_cache.get(key)
-    if hit is not None and hit[0] is url:
-        return hit[1]
-    host = getattr(url, "host", None) or None
-    port = getattr(url, "port", None)
-    if port is None and host:
-        port = 443 if getattr(url, "scheme", "https") == "https" else 80
-    provider = getattr(client, "_gen_ai_provider_name", None) or sc.PROVIDER_ANTHROPIC
-    result = (host, port, provider)
-    if len(_endpoint_cache) > 256:
-        _endpoint_cache.clear()
-    _endpoint_cache[key] = (url, result)
-    return result
+    return stainless_endpoint(resource, _anthropic_provider)
+
+
+def _anthropic_provider(host: str | None, client: Any) -> str:
+    return getattr(client, "_gen_ai_provider_name", None) or sc.PROVIDER_ANTHROPIC
 
 
 def request_attributes(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmotel import semconv as sc
+from llmotel.instrumentation._stainless_endpoint import stainless_endpoint
 
 # Hosts of OpenAI-compatible APIs with a well-known gen_ai.provider.name. The client
 # reports the provider it talks to (a proxy counts as the provider), so anything
@@ -31,9 +32,6 @@ _HOST_SUFFIXES: tuple[tuple[str, str], ...] = (
     ("openrouter.ai", "openrouter"),
 )
 
-_endpoint_cache: dict[tuple[int, type], tuple[Any, tuple[str | None, int | None, str]]] = {}
-
-
 def provider_for_host(host: str | None, client_type: type | None = None) -> str:
     """``gen_ai.provider.name`` for a host (and client class: Azure clients are Azure)."""
     if client_type is not None and client_type.__name__ in ("AzureOpenAI", "AsyncAzureOpenAI"):
@@ -47,26 +45,12 @@ def provider_for_host(host: str | None, client_type: type | None = None) -> str:
 
 
 def endpoint_of(resource: Any) -> tuple[str | None, int | None, str]:
-    """(server.address, server.port, provider) of the client behind an API resource.
+    """(server.address, server.port, provider) of the OpenAI client behind an API resource."""
+    return stainless_endpoint(resource, _openai_provider)
 
-    Cached per base-URL object, since computing it costs more than everything else
-    at call start and a client's base URL rarely changes.
-    """
-    client = getattr(resource, "_client", None)
-    url = getattr(client, "base_url", None)
-    key = (id(url), type(client))
-    hit = _endpoint_cache.get(key)
-    if hit is not None and hit[0] is url:
-        return hit[1]
-    host = getattr(url, "host", None) or None
-    port = getattr(url, "port", None)
-    if port is None and host:
-        port = 443 if getattr(url, "scheme", "https") == "https" else 80
-    result = (host, port, provider_for_host(host, type(client)))
-    if len(_endpoint_cache) > 256:
-        _endpoint_cache.clear()
-    _endpoint_cache[key] = (url, result)
-    return result
+
+def _openai_provider(host: str | None, client: Any) -> str:
+    return provider_for_host(host, type(client))
 
 
 def _sentinels() -> tuple[type, ...]:
