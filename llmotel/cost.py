@@ -203,11 +203,11 @@ def _slow_price(resolved: Any, usage: Usage) -> float:
 _warming: threading.Timer | None = None
 
 
-def warm_up(delay: float = 1.0) -> None:
+def warm_up(delay: float = 0) -> None:
     """Load the price snapshot in the background so the first priced call does not pay for it.
 
-    Delayed by ``delay`` seconds so that it stays off the app's start-up path (import and
-    ``init()``); a call that finishes earlier simply loads it itself.
+    It runs in a background thread started at instrument time (``delay`` 0), off the
+    synchronous start-up path; a call that finishes before it completes waits for it once.
     """
     global _warming
     if _warming is not None:

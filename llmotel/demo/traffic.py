@@ -47,6 +47,7 @@ class ModelStats:
     errors: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cost_usd: float = 0.0
     durations: list[float] = field(default_factory=list)
 
 
@@ -70,6 +71,7 @@ class SummaryProcessor(SpanProcessor):
             stats.errors += sc.ERROR_TYPE in attrs
             stats.input_tokens += int(attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0) or 0)
             stats.output_tokens += int(attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0) or 0)
+            stats.cost_usd += float(attrs.get(sc.LLMOTEL_COST_AMOUNT, 0.0) or 0.0)
             if span.end_time and span.start_time:
                 stats.durations.append((span.end_time - span.start_time) / 1e9)
 
@@ -77,7 +79,7 @@ class SummaryProcessor(SpanProcessor):
         """A fixed-width summary table."""
         rows = [
             f"{'operation':<11} {'model':<24} {'calls':>5} {'errors':>6} {'in tok':>7} {'out tok':>7} "
-            f"{'p50 ms':>7} {'p95 ms':>7}"
+            f"{'p50 ms':>7} {'p95 ms':>7} {'cost USD':>10}"
         ]
         for (operation, model), s in sorted(self.stats.items()):
             d = sorted(s.durations) or [0.0]
@@ -85,7 +87,7 @@ class SummaryProcessor(SpanProcessor):
             p95 = d[min(len(d) - 1, int(len(d) * 0.95))] * 1000
             rows.append(
                 f"{operation:<11} {model:<24} {s.calls:>5} {s.errors:>6} {s.input_tokens:>7} "
-                f"{s.output_tokens:>7} {p50:>7.1f} {p95:>7.1f}"
+                f"{s.output_tokens:>7} {p50:>7.1f} {p95:>7.1f} {s.cost_usd:>10.6f}"
             )
         return "\n".join(rows)
 
