@@ -27,3 +27,12 @@ def test_import_is_lazy():
             "'llmotel.workflows', 'llmotel.feedback', 'grpc') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_instrumenting_anthropic_does_not_import_openai():
+    code = ("import sys, anthropic\nfrom llmotel.config import Settings\n"
+            "from llmotel.instrumentation.anthropic import AnthropicInstrumentor\n"
+            "AnthropicInstrumentor().instrument(settings=Settings.load(env={}))\n"
+            "print('openai' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

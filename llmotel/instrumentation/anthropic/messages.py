@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from llmotel import semconv as sc
+from llmotel.instrumentation._params import as_dict, given
 from llmotel.instrumentation._stainless_endpoint import stainless_endpoint
-from llmotel.instrumentation.openai.common import as_dict, given
 from llmotel.telemetry.content import drop_none
 
 if TYPE_CHECKING:

@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from llmotel import semconv as sc
+from llmotel.instrumentation._params import as_dict, given, is_placeholder
 from llmotel.instrumentation._stainless_endpoint import stainless_endpoint
+
+__all__ = ["as_dict", "endpoint_of", "given", "provider_for_host", "put_response_meta", "put_sampling_params",
+           "text_of"]
 
 # Hosts of OpenAI-compatible APIs with a well-known gen_ai.provider.name. The client
 # reports the provider it talks to (a proxy counts as the provider), so anything
@@ -53,33 +57,6 @@ def _openai_provider(host: str | None, client: Any) -> str:
     return provider_for_host(host, type(client))
 
 
-def _sentinels() -> tuple[type, ...]:
-    # openai's NotGiven/Omit placeholders: helpers such as .stream() forward every
-    # parameter, most of them as a placeholder, which must read as "not given".
-    found: list[type] = []
-    try:
-        from openai import _types
-
-        for name in ("NotGiven", "Omit"):
-            cls = getattr(_types, name, None)
-            if isinstance(cls, type):
-                found.append(cls)
-    except Exception:  # pragma: no cover - SDK layout changed
-        pass
-    return tuple(found) or (type(None),)
-
-
-SENTINELS = _sentinels()
-
-
-def given(kwargs: dict[str, Any], key: str) -> Any:
-    """The request value for ``key``, or None when absent or a NotGiven/Omit placeholder."""
-    value = kwargs.get(key)
-    if value is None or isinstance(value, SENTINELS):
-        return None
-    return value
-
-
 def put_sampling_params(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
     """Copy the common decoding parameters the conventions name onto ``attrs``."""
     for key, attr in (
@@ -116,19 +93,9 @@ def put_response_meta(inv: Any, value: Any) -> None:
         inv.set_attribute(sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, fingerprint)
 
 
-def as_dict(value: Any) -> Any:
-    """A request/response item as plain data (dicts pass through, models are dumped)."""
-    if isinstance(value, dict):
-        return value
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        return dump(exclude_none=True)
-    return value
-
-
 def text_of(content: Any) -> list[dict[str, Any]]:
     """Message content (a string or a list of content parts) as convention parts."""
-    if content is None or isinstance(content, SENTINELS):
+    if content is None or is_placeholder(content):
         return []
     if isinstance(content, str):
         return [{"type": "text", "content": content}]
