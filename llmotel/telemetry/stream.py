@@ -8,6 +8,7 @@ helpers, ``isinstance`` checks and context-manager use keep working.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol
@@ -144,6 +145,12 @@ class SyncStreamProxy(wrapt.ObjectProxy):
         state = getattr(self, "_self_state", None)
         if state is not None and not state.inv.ended:
             state.end(ENDED_ABANDONED)
+            # Nobody can read a dropped stream any more: release its HTTP connection now.
+            # Left to the cyclic GC (openai's Stream is a reference cycle), the response
+            # would be closed whenever a collection happens to run — with httpx/httpcore
+            # possibly inside the pool's own lock, which deadlocks the next request.
+            with contextlib.suppress(Exception):
+                self.__wrapped__.close()
 
 
 class AsyncStreamProxy(wrapt.ObjectProxy):

@@ -254,6 +254,7 @@ async def test_async_responses_stream_exhausted(fake, otel):
     assert span.attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
 
 
+@requires_openai("3.0", "httpx-based SDK: GC of dropped streams can deadlock httpcore's pool (encode/httpcore#990)")
 def test_many_abandoned_streams_release_memory(fake, otel):
     """10k-style leak check, scaled: dropped streams leave no span or proxy behind."""
     import weakref
@@ -269,3 +270,29 @@ def test_many_abandoned_streams_release_memory(fake, otel):
     assert all(r() is None for r in refs)
     assert len(otel.spans()) == 50
     assert active_streams(otel) == 0
+
+
+@pytest.mark.timeout(30)  # a regression exhausts the pool: fail, do not hang
+def test_dropped_streams_release_their_connections(fake, otel):
+    """A dropped stream gives its HTTP connection back at once: a 2-connection pool survives 5 drops."""
+    import httpx2 as httpx_module
+
+    try:
+        limits = httpx_module.Limits(max_connections=2, max_keepalive_connections=2)
+    except AttributeError:  # pragma: no cover - openai < 3 uses httpx
+        import httpx as httpx_module
+
+        limits = httpx_module.Limits(max_connections=2, max_keepalive_connections=2)
+    http_client = openai.DefaultHttpxClient(limits=limits, timeout=5)
+    client = openai.OpenAI(api_key="t", base_url=fake.base_url, max_retries=0, http_client=http_client)
+    gc.disable()  # only the drop itself may release the connection, not a lucky collection
+    try:
+        for _ in range(5):
+            stream = chat_stream(client)
+            next(stream)
+            del stream
+        assert client.chat.completions.create(model="m", messages=MESSAGES).choices
+    finally:
+        gc.enable()
+    ended = [s.attributes.get(sc.LLMOTEL_STREAM_ENDED_BY) for s in otel.spans()]
+    assert ended == ["abandoned"] * 5 + [None], ended
