@@ -6,6 +6,10 @@ OpenRouter's ``usage.cost``), ``override`` (the user's file), ``price_table``
 (genai-prices) or ``unknown``. An unknown model is never $0: the amount is absent,
 the source says ``unknown`` and ``llmotel_cost_unpriced_calls_total`` grows.
 
+The price table loads on the first priced call (once, ~50 ms), in the caller's thread:
+importing it in a background thread raced with the app's own imports (genai-prices
+imports httpx2; openai checks ``sys.modules`` for it and saw a half-initialised module).
+
 genai-prices' own ``calc_price`` costs ~100 µs per call (model matching, Decimal unit
 registry). llmotel resolves each (provider, model) once to per-token prices and then
 prices a call with a few float operations; models whose price shape is not linear in
@@ -198,33 +202,6 @@ def _slow_price(resolved: Any, usage: Usage) -> float:
         provider,
     )
     return float(calc.total_price)
-
-
-_warming: threading.Timer | None = None
-
-
-def warm_up(delay: float = 0) -> None:
-    """Load the price snapshot in the background so the first priced call does not pay for it.
-
-    It runs in a background thread started at instrument time (``delay`` 0), off the
-    synchronous start-up path; a call that finishes before it completes waits for it once.
-    """
-    global _warming
-    if _warming is not None:
-        return
-
-    def load() -> None:
-        try:
-            from genai_prices import data_snapshot
-
-            data_snapshot.get_snapshot()
-        except Exception:  # pragma: no cover - pricing then reports unknown
-            _log.debug("llmotel: could not load genai-prices", exc_info=True)
-
-    _warming = threading.Timer(delay, load)
-    _warming.name = "llmotel-prices"
-    _warming.daemon = True
-    _warming.start()
 
 
 _models: dict[str | None, CostModel] = {}

@@ -47,14 +47,13 @@ class Telemetry:
         self.content_on_span = settings.content_on_span
         self.content_on_event = settings.content_on_event
         self.include_usage = settings.include_usage
-        from llmotel.cost import cost_model, warm_up
+        from llmotel.cost import cost_model
 
         self.cost = cost_model(settings.cost_overrides)
         from llmotel.attribution import MetricLabels, install_processor
 
         self.metric_labels = MetricLabels(settings.metric_attributes, settings.metric_attribute_limit)
         install_processor(tracer_provider, settings.baggage_keys)
-        warm_up()
         self._reported: set[str] = set()
 
     def start(

@@ -128,6 +128,7 @@ def test_cache_token_arithmetic_golden(fake, otel):
     assert tokens_in.sum == 18
 
 
+@requires_anthropic("0.47", "extended thinking (thinking=)")
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 def test_tool_use_and_thinking_content(fake, instrument, stream):
     otel = instrument(capture_content="SPAN_ONLY")
@@ -166,7 +167,9 @@ def test_max_tokens_finish_reason(fake, otel):
     assert only_span(otel).attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("length",)
 
 
-@pytest.mark.parametrize("namespace", ["messages", "beta"])
+@pytest.mark.parametrize(
+    "namespace", ["messages", pytest.param("beta", marks=requires_anthropic("0.43", "beta.messages.stream"))]
+)
 def test_stream_helper_sync(fake, instrument, namespace):
     otel = instrument(capture_content="SPAN_ONLY")
     client = sync_client(fake)

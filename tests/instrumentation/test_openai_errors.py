@@ -188,3 +188,19 @@ def test_official_instrumentation_active_too_yields_one_span(fake, instrument, o
         }
     finally:
         peer.uninstrument()
+
+
+def test_instrumenting_then_creating_a_client_at_once_never_fails():
+    """No background imports: openai 2.x once saw a half-imported httpx2 (from a price-table thread)."""
+    import subprocess
+    import sys
+
+    code = ("from llmotel.config import Settings\n"
+            "from llmotel.instrumentation.openai import OpenAIInstrumentor\n"
+            "OpenAIInstrumentor().instrument(settings=Settings.load(env={}))\n"
+            "import openai; openai.OpenAI(api_key='x')\n"
+            "import threading; print(sorted(t.name for t in threading.enumerate()))\n")
+    for _ in range(3):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == "['MainThread']"  # instrument() starts no threads

@@ -22,7 +22,7 @@ PATCHES: tuple[Patch, ...] = (
     Patch("openai.resources.chat.completions", "AsyncCompletions.parse", "chat", True),
     Patch("openai.resources.chat.completions", "Completions.stream", "manager", False),
     Patch("openai.resources.chat.completions", "AsyncCompletions.stream", "manager", True),
-    # openai < 1.40 kept parse/stream under beta.
+    # openai 1.40 to 1.91 had parse/stream under beta only (before 1.40: no such helpers).
     Patch("openai.resources.beta.chat.completions", "Completions.parse", "chat", False),
     Patch("openai.resources.beta.chat.completions", "AsyncCompletions.parse", "chat", True),
     Patch("openai.resources.beta.chat.completions", "Completions.stream", "manager", False),
