@@ -247,3 +247,21 @@ METRIC_WORKFLOW_BRANCHES: Final = "llmotel.workflow.branches"
 LABEL_OVERFLOW: Final = "_OTHER"
 # error.type on llmotel.instrumentation.errors when llmotel's API was called with bad input.
 ERROR_INVALID_ARGUMENT: Final = "llmotel.InvalidArgument"
+
+# --- redaction (redaction.py) ---
+# Self-telemetry of the redaction-and-limits chokepoint (issue #5); redaction.Stats carries the
+# counts, the chokepoint records them. Prometheus: llmotel_redaction_redactions_total,
+# llmotel_redaction_truncations_total, llmotel_redaction_failures_total,
+# llmotel_content_binary_replaced_total (curly-brace units are annotations Prometheus drops).
+METRIC_REDACTIONS: Final = "llmotel.redaction.redactions"  # counter, one per redacted match
+METRIC_REDACTION_TRUNCATIONS: Final = "llmotel.redaction.truncations"  # counter, values cut to the cap
+METRIC_REDACTION_FAILURES: Final = "llmotel.redaction.failures"  # counter, values dropped (fail closed)
+METRIC_CONTENT_BINARY_REPLACED: Final = "llmotel.content.binary_replaced"  # counter, payloads replaced
+UNIT_REDACTION: Final = "{redaction}"
+UNIT_VALUE: Final = "{value}"
+# Attribute of METRIC_REDACTIONS: a built-in detector name (redaction.DETECTORS), a custom
+# pattern name, or "callback". Bounded: the names come from configuration, never from content.
+LLMOTEL_REDACTION_DETECTOR: Final = "llmotel.redaction.detector"
+REDACTION_DETECTOR_CALLBACK: Final = "callback"
+# Span/event attribute (bool) set when a captured value was truncated to the per-value cap.
+LLMOTEL_CONTENT_TRUNCATED: Final = "llmotel.content.truncated"
