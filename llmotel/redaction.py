@@ -123,6 +123,9 @@ _SEEN_MAX_LEN = 64 * 1024
 _SEEN_SIZE = 8192
 _SEEN_CHARS = 4 * 1024 * 1024
 _MISS = object()
+# How far past the cut a huge string is still scanned (the longest value that may straddle it:
+# private-key blocks are under 10 KiB, and a cut-off block is matched anyway).
+_SCAN_MARGIN = 64 * 1024
 # Deeper nesting is cut (and counted as a truncation): also stops reference cycles.
 MAX_DEPTH = 64
 
@@ -1127,6 +1130,9 @@ class Redactor:
         if uses_hash and self._hmac_key is None:
             raise ConfigError(f"{ENV_HMAC_KEY} is required when an action is 'hash'; llmotel has no built-in key")
         self._max = self.config.max_value_bytes
+        # Strings longer than this (plus _SCAN_MARGIN) are cut before they are scanned: at most
+        # max_value_bytes of them can be exported anyway.
+        self._scan_limit = max(4 * self._max, 64 * 1024)
         detectors: list[_Detector] = []
         if self.config.enabled:
             order = 0
@@ -1287,6 +1293,8 @@ class Redactor:
         if text.startswith("data:") and _DATA_URI_WHOLE.match(text):
             stats.binary_replaced += 1
             return _text_binary_placeholder(text)
+        if n > self._scan_limit + _SCAN_MARGIN:
+            return self._scan_head(text, stats)
         if n >= 2 and text[0] in "[{" and text[-1] in "]}" and depth < MAX_DEPTH:
             # JSON in a string (tool-call arguments, tool results): redact it as structure, so that
             # escapes (\n, \u00eb, \") cannot hide a value from the detectors; re-encoded only if changed.
@@ -1315,6 +1323,30 @@ class Redactor:
                                    if changed else None)
                 return out_text
         return self._scan(text, stats)
+
+    def _scan_head(self, text: str, stats: Stats) -> str:
+        """A string far over the cap (a 1 MB prompt): only its head can be exported, so only the
+        head is scanned. The scan covers ``_SCAN_MARGIN`` characters past the cut, so that a
+        value straddling the cut is matched whole; nothing from the cut on is kept."""
+        keep = self._scan_limit
+        head = text[:keep + _SCAN_MARGIN]
+        found = self._find(head, True)
+        stats.truncated = True
+        if found:
+            out, kept_to = self._rewrite(head, found, stats, keep=keep)
+            if out == DROPPED:
+                return DROPPED
+        else:
+            out, kept_to = head[:keep], keep
+        if self._callback is not None:
+            new = self._callback(out)
+            if not isinstance(new, str):
+                raise TypeError(f"redaction callback returned {type(new).__name__}, expected str")
+            if new != out:
+                stats.count("callback")
+            out = new
+        dropped = len(text[kept_to:].encode("utf-8", "surrogatepass"))
+        return out + TRUNCATED_MARKER.format(dropped)
 
     def _int_leaf(self, value: int, stats: Stats) -> Any:
         if -10**6 < value < 10**6 or not self._detectors:
@@ -1422,7 +1454,14 @@ class Redactor:
                     found.append((start, span[1], det))
                 pos = max(span[1], m.start() + 1)
 
-    def _rewrite(self, text: str, found: list[tuple[int, int, _Detector]], stats: Stats) -> str:
+    def _rewrite(self, text: str, found: list[tuple[int, int, _Detector]], stats: Stats,
+                 keep: int | None = None) -> Any:
+        """The text with each cluster of overlapping matches replaced. With ``keep``: only the text
+        before ``keep`` (extended to the end of a match across it), as ``(text, kept_to)``."""
+        if keep is not None:
+            found = [f for f in found if f[0] < keep]
+            if not found:
+                return text[:keep], keep
         found.sort(key=lambda f: (f[0], -f[1]))
         clusters: list[tuple[int, int, _Detector]] = []
         cs, ce, best = found[0]
@@ -1442,15 +1481,19 @@ class Redactor:
                     stats.binary_replaced += 1
                 else:
                     stats.count(det.name)
-            return DROPPED
+            return DROPPED if keep is None else (DROPPED, len(text))
         pieces: list[str] = []
         pos = 0
         for s, e, det in clusters:
             pieces.append(text[pos:s])
             pieces.append(self._replace(det, text[s:e], stats))
             pos = e
-        pieces.append(text[pos:])
-        return "".join(pieces)
+        if keep is None:
+            pieces.append(text[pos:])
+            return "".join(pieces)
+        kept_to = max(keep, pos)
+        pieces.append(text[pos:kept_to])
+        return "".join(pieces), kept_to
 
     def _replace(self, det: _Detector, value: str, stats: Stats) -> str:
         if det.action == "binary":
@@ -1518,9 +1561,18 @@ def _enc_len(s: str) -> int:
     return _size(json.dumps(s, ensure_ascii=False)) - 2
 
 
+_MARKER_TAIL = _lazy("_MARKER_TAIL", r"…\[truncated (\d+) bytes\]\Z")
+
+
 def _cut(s: str, budget: int) -> str:
     """The longest prefix of ``s`` plus the truncation marker whose JSON body fits ``budget`` bytes."""
-    raw = len(s.encode("utf-8", "surrogatepass"))
+    earlier = 0
+    if s.endswith(" bytes]"):  # cut before (a huge string is cut before it is scanned): add up
+        m = _MARKER_TAIL.search(s)
+        if m is not None:
+            earlier = int(m.group(1))
+            s = s[:m.start()]
+    raw = len(s.encode("utf-8", "surrogatepass")) + earlier
     keep_budget = max(0, budget - _MARKER_MAX)
     prefix = s[:keep_budget].encode("utf-8", "surrogatepass")[:keep_budget].decode("utf-8", "ignore")
     while prefix and _enc_len(prefix) > keep_budget:

@@ -51,8 +51,21 @@ class Adapter(Protocol):
     def new_accumulator(self, inv: Invocation) -> Accumulator:
         """A fresh chunk accumulator for one stream."""
 
-    def on_headers(self, inv: Invocation, headers: Any) -> None:
-        """Read response headers (raw responses only expose them)."""
+
+
+class StreamingAdapter:
+    """Base of adapters whose SDK call may return a ``Stream``/``AsyncStream``.
+
+    (Response headers — rate limits, attempts — are read below the API layer, by the
+    HTTP hooks in ``instrumentation/_stainless.py``, for every kind of response.)
+    """
+
+    def __init__(self, stream_types: tuple[type, ...]) -> None:
+        self._stream_types = stream_types
+
+    def is_stream(self, value: Any) -> bool:
+        """True for the SDK's Stream/AsyncStream."""
+        return isinstance(value, self._stream_types)
 
 
 def sync_call(tel: Telemetry, adapter: Adapter) -> Callable[..., Any]:
@@ -151,7 +164,6 @@ def _is_raw(cls: type) -> bool:
 
 
 def _on_raw(tel: Telemetry, adapter: Adapter, inv: Invocation, raw: Any, is_async: bool) -> Any:
-    adapter.on_headers(inv, raw.headers)
     mode = raw.http_response.request.headers.get(RAW_RESPONSE_HEADER)
     if mode != "stream" and not inv.streaming:
         # with_raw_response: the body is already in memory and parse() caches its

@@ -13,6 +13,7 @@ from llmotel import semconv as sc
 from llmotel.instrumentation._params import as_dict, given
 from llmotel.instrumentation._stainless_endpoint import stainless_endpoint
 from llmotel.telemetry.content import drop_none
+from llmotel.telemetry.wrapper import StreamingAdapter
 
 if TYPE_CHECKING:
     from llmotel.telemetry.handler import Telemetry
@@ -185,13 +186,11 @@ def read_message(inv: Invocation, message: Any) -> None:
                                 "finish_reason": reason}]
 
 
-class MessagesAdapter:
+class MessagesAdapter(StreamingAdapter):
     """``messages.create`` / ``.parse`` / ``.stream`` (and the beta namespace)."""
 
     name = "anthropic.messages"
 
-    def __init__(self, stream_types: tuple[type, ...]) -> None:
-        self._stream_types = stream_types
 
     def begin(self, tel: Telemetry, instance: Any, kwargs: dict[str, Any]) -> tuple[Invocation, dict[str, Any]]:
         """Start a chat invocation from a Messages request."""
@@ -205,16 +204,11 @@ class MessagesAdapter:
             inv.tool_definitions = tool_definitions(given(kwargs, "tools"))
         return inv, kwargs
 
-    def is_stream(self, value: Any) -> bool:
-        """True for the SDK's Stream/AsyncStream."""
-        return isinstance(value, self._stream_types)
 
     def on_response(self, inv: Invocation, value: Any) -> None:
         """Read a Message."""
         read_message(inv, value)
 
-    def on_headers(self, inv: Invocation, headers: Any) -> None:
-        """Rate-limit headers are read by the client hooks (ratelimits.py)."""
 
     def new_accumulator(self, inv: Invocation) -> MessagesAccumulator:
         """A raw stream-event accumulator."""

@@ -14,6 +14,7 @@ from llmotel.instrumentation.openai.common import (
     text_of,
 )
 from llmotel.telemetry.content import decode_arguments, drop_none
+from llmotel.telemetry.wrapper import StreamingAdapter
 
 if TYPE_CHECKING:
     from llmotel.telemetry.handler import Telemetry
@@ -138,13 +139,11 @@ def put_usage(inv: Invocation, usage: Any) -> None:
         inv.reported_cost = float(cost)
 
 
-class ChatAdapter:
+class ChatAdapter(StreamingAdapter):
     """``chat.completions.create`` / ``.parse``."""
 
     name = "openai.chat"
 
-    def __init__(self, stream_types: tuple[type, ...]) -> None:
-        self._stream_types = stream_types
 
     def begin(self, tel: Telemetry, instance: Any, kwargs: dict[str, Any]) -> tuple[Invocation, dict[str, Any]]:
         """Start a chat invocation; optionally ask for usage on streams."""
@@ -160,9 +159,6 @@ class ChatAdapter:
             inv.injected_usage = True
         return inv, kwargs
 
-    def is_stream(self, value: Any) -> bool:
-        """True for the SDK's Stream/AsyncStream."""
-        return isinstance(value, self._stream_types)
 
     def on_response(self, inv: Invocation, value: Any) -> None:
         """Read a ChatCompletion."""
@@ -177,8 +173,6 @@ class ChatAdapter:
                 output_message(getattr(c, "message", None), r) for c, r in zip(choices, reasons, strict=False)
             ]
 
-    def on_headers(self, inv: Invocation, headers: Any) -> None:
-        """Nothing yet (rate-limit headers arrive with issue #3)."""
 
     def new_accumulator(self, inv: Invocation) -> ChatAccumulator:
         """A chunk accumulator for one chat stream."""

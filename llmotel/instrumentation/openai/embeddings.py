@@ -46,8 +46,6 @@ class EmbeddingsAdapter:
             if isinstance(vector, list):
                 inv.set_attribute(sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vector))
 
-    def on_headers(self, inv: Invocation, headers: Any) -> None:
-        """Nothing yet (rate-limit headers arrive with issue #3)."""
 
     def new_accumulator(self, inv: Invocation) -> Any:
         """Embeddings never stream."""

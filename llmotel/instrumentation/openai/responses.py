@@ -14,6 +14,7 @@ from llmotel.instrumentation.openai.common import (
     text_of,
 )
 from llmotel.telemetry.content import decode_arguments, drop_none
+from llmotel.telemetry.wrapper import StreamingAdapter
 
 if TYPE_CHECKING:
     from llmotel.telemetry.handler import Telemetry
@@ -161,13 +162,11 @@ def read_response(inv: Invocation, response: Any) -> None:
         inv.output_messages = output_messages(response, reason)
 
 
-class ResponsesAdapter:
+class ResponsesAdapter(StreamingAdapter):
     """``responses.create`` / ``.parse`` (``.stream`` goes through create)."""
 
     name = "openai.responses"
 
-    def __init__(self, stream_types: tuple[type, ...]) -> None:
-        self._stream_types = stream_types
 
     def begin(self, tel: Telemetry, instance: Any, kwargs: dict[str, Any]) -> tuple[Invocation, dict[str, Any]]:
         """Start a Responses invocation."""
@@ -183,16 +182,11 @@ class ResponsesAdapter:
             inv.tool_definitions = tool_definitions(given(kwargs, "tools"))
         return inv, kwargs
 
-    def is_stream(self, value: Any) -> bool:
-        """True for the SDK's Stream/AsyncStream."""
-        return isinstance(value, self._stream_types)
 
     def on_response(self, inv: Invocation, value: Any) -> None:
         """Read a Response."""
         read_response(inv, value)
 
-    def on_headers(self, inv: Invocation, headers: Any) -> None:
-        """Nothing yet (rate-limit headers arrive with issue #3)."""
 
     def new_accumulator(self, inv: Invocation) -> ResponsesAccumulator:
         """A stream-event accumulator."""
