@@ -27,7 +27,7 @@ The module compiles no regex at import time (about 2 ms to import): building a
 
 Speed: only regexes that begin with a literal run over whole texts (the engine skips ahead to
 the literal); the others run in windows around cheap anchors (see ``_LOCATORS``), short strings
-without any feature a detector needs skip the scan (``_GATE``), and strings already seen are
+without any feature a detector needs skip it (``_needs``), and strings already seen are
 remembered by hash (``_seen``). ``benchmarks/redaction.py`` measures the cost per KiB.
 """
 
@@ -106,15 +106,35 @@ MAX_MAX_VALUE_BYTES = 64 * 1024 * 1024
 MIN_HMAC_KEY_BYTES = 16
 # Base64-looking strings (and runs inside text) at least this long are treated as binary.
 BINARY_MIN_CHARS = 1024
-# What every built-in detector needs at least one of (a superset: it only lets short strings skip
-# the full scan): a key prefix, a keyword, "@", "://", two colons, or 4 digits close together.
+# For short strings (most of a structure: keys, roles, ids, dates), what each group of detectors
+# needs at least one of (see _needs); a string that has none of them is not scanned at all.
 _GATE_MAX_LEN = 512
-_GATE = _lazy(
-    "_GATE",
-    r"sk-|-----|xox|xapp-|gh[pousr]_|github_pat_|A[KSBC][IC]A|ey[\w-]{8,}\.|@|://|data:"
-    r"|(?i:bearer|authorization|pass|secret|key|token|cookie|credential|ssn|social)"
-    r"|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:|\d(?:\D{0,3}\d){3}"
-)
+_KEYWORDS = ("bearer", "authorization", "pass", "secret", "key", "token", "cookie", "credential", "ssn", "social",
+             "ss#")
+_NON_DIGITS = bytes(b for b in range(256) if not 48 <= b <= 57)
+
+
+def _needs(text: str) -> set[str]:
+    """The detector groups a short string can match at all (supersets of what the rules need):
+    "@", "://", "data:", two colons, a keyword, or 9 digits (8 after "+", 4 in a dotted quad)."""
+    need = set()
+    if "@" in text:
+        need.add("email")
+    if "://" in text:
+        need.add("url")
+    if "data:" in text:
+        need.add("data")
+    if text.count(":") >= 2:
+        need.add("colons")
+    low = text.lower()
+    if any(word in low for word in _KEYWORDS):
+        need.add("kw")
+    digits = len(text.encode("utf-8", "surrogatepass").translate(None, _NON_DIGITS))
+    if digits >= 9 or (digits >= 8 and "+" in text) or (digits >= 4 and text.count(".") >= 3):
+        need.add("numeric")
+    return need
+
+
 # Strings already scanned are remembered by (length, str hash, binary scan), with their redacted
 # result when they had matches: conversations re-send their history on every call, and schema
 # keys repeat. The original text is never kept, only what would be exported anyway. (str hashes
@@ -860,6 +880,19 @@ def _name_end(text: str, p: int) -> bool:
     return text[max(0, p - 8):p].lower().endswith(_JOINED_PREFIXES)
 
 
+# A bare "key" is a credential only after one of these (api_key, "API key:", x-api-key, ssh_key):
+# sort_key=, "primary key:", key=value are not.
+_KEY_QUALIFIER = _lazy("_KEY_QUALIFIER", r"(?:api|access|secret|private|signing|encryption|master|license|ssh"
+                                         r"|client|subscription|auth)[_\-. ]?\Z", re.I)
+
+
+def _credential_at(text: str, p: int) -> bool:
+    """A credential keyword at ``p`` ends a name (see _name_end); a bare "key" needs a qualifier."""
+    if not _name_end(text, p):
+        return False
+    return text[p:p + 3].lower() != "key" or _KEY_QUALIFIER.search(text, max(0, p - 16), p) is not None
+
+
 def _anchor_locator(words: tuple[str, ...], boundary: Callable[[str, int], bool], after: int,
                     then: str | None = None) -> Locator:
     """Match positions: each occurrence of ``words`` at a ``boundary`` (and followed by ``then``);
@@ -988,7 +1021,7 @@ _LOCATORS: dict[str, Locator] = {
     # Anchored (the rule's regex is matched at each position):
     "@bearer": _anchor_locator(("bearer", "authorization"), _word_start, 96),
     "@credential": _anchor_locator(("pass", "secret", "key", "token", "authorization", "cookie", "credential"),
-                                   _name_end, 600, "_ASSIGNMENT"),
+                                   _credential_at, 600, "_ASSIGNMENT"),
     "@ssn_keyword": _anchor_locator(("ssn", "social", "ss#"), _word_start, 64),
 }
 _DETECTOR_LOCATOR = {
@@ -996,6 +1029,14 @@ _DETECTOR_LOCATOR = {
     "phone": "digits9", "ipv4": "dotted_quad", "email": "email", "ipv6": "ipv6",
 }
 _RULE_LOCATOR = {("us_ssn", 1): "@ssn_keyword", ("credential", 1): "url"}
+# The _needs group each rule needs.
+_CATEGORY = {  # key detectors (None): always; their prechecks and literal-first regexes are cheap
+    "private_key": None, "anthropic_key": None, "openai_key": None, "aws_access_key": None,
+    "github_token": None, "slack_token": None, "jwt": None, "bearer": "kw", "credential": "kw",
+    "card": "numeric", "iban": "numeric", "us_ssn": "numeric", "email": "email", "phone": "numeric",
+    "ipv6": "colons", "ipv4": "numeric",
+}
+_RULE_CATEGORY = {("slack_token", 1): "url", ("credential", 1): "url", ("us_ssn", 1): "numeric"}
 
 # Cheap checks that rule a whole-text detector out before its regex runs.
 _PRECHECKS: dict[str, Callable[[str], bool]] = {
@@ -1089,11 +1130,13 @@ def _text_binary_placeholder(text: str, mime: str | None = None) -> str:
 class _Detector:
     __slots__ = ("action", "label", "name", "normalize", "order", "precheck", "rank", "rules")
 
-    def __init__(self, name: str, rules: list[tuple[re.Pattern[str], Any, str | None]], rank: int, order: int,
+    def __init__(self, name: str, rules: list[tuple[re.Pattern[str], Any, str | None, str | None]], rank: int,
+                 order: int,
                  action: str, precheck: Callable[[str], bool] | None = None) -> None:
         self.name = name
         self.label = name.upper()
-        self.rules = rules  # (regex, validator, locator name or None for the whole text)
+        # (regex, validator, locator name or None for the whole text, _needs group or None: always)
+        self.rules = rules
         self.rank = rank
         self.order = order
         self.action = action
@@ -1141,7 +1184,8 @@ class Redactor:
                     continue
                 rank = 0 if name in SECRET_DETECTORS else 2
                 rules = [(re.compile(rx, flags), validator or _v_group,
-                          _RULE_LOCATOR.get((name, i), _DETECTOR_LOCATOR.get(name)))
+                          _RULE_LOCATOR.get((name, i), _DETECTOR_LOCATOR.get(name)),
+                          _RULE_CATEGORY.get((name, i), _CATEGORY[name]))
                          for i, (rx, flags, validator) in enumerate(_RAW_RULES[name])]
                 detectors.append(_Detector(name, rules, rank, order, self.config.action_for(name),
                                            _PRECHECKS.get(name)))
@@ -1149,16 +1193,16 @@ class Redactor:
             for name, rx in self.config.patterns.items():
                 if name in self.config.disable:
                     continue
-                detectors.append(_Detector(name, [(re.compile(rx), _v_group, None)], 1, order,
+                detectors.append(_Detector(name, [(re.compile(rx), _v_group, None, None)], 1, order,
                                            self.config.action_for(name)))
                 order += 1
         self._detectors = tuple(detectors)
         self._credential = next((d for d in detectors if d.name == "credential"), None)
         self._binary = (
-            _Detector("binary", [(re.compile(_DATA_URI), _v_group, None)], 3, 10**6, "binary",
+            _Detector("binary", [(re.compile(_DATA_URI), _v_group, None, "data")], 3, 10**6, "binary",
                       lambda t: "data:" in t),
-            _Detector("binary", [(re.compile(rx), _v_group, "runs") for rx in _BINARY_RUNS], 3, 10**6, "binary",
-                      lambda t: len(t) >= 960),
+            _Detector("binary", [(re.compile(rx), _v_group, "runs", "runs") for rx in _BINARY_RUNS], 3, 10**6,
+                      "binary", lambda t: len(t) >= 960),
         )
         self._gate = not self.config.patterns  # custom patterns may match anything
         # Strings and structures scanned before (see _SEEN_MAX_LEN): None if clean, else the result.
@@ -1365,8 +1409,10 @@ class Redactor:
             if seen is _MISS:
                 # A short string without any feature a built-in detector needs is clean: one regex
                 # call instead of twenty (structures are mostly short strings: keys, roles, ids).
-                gated = n <= _GATE_MAX_LEN and self._gate and _GATE.search(text) is None
-                found = [] if gated else self._find(text, binary)
+                need = None
+                if n <= _GATE_MAX_LEN and self._gate:
+                    need = _needs(text) if self._detectors else {"data"}  # off: only the binary checks
+                found = self._find(text, binary, need=need)
                 if found:
                     own = Stats()
                     text = self._rewrite(text, found, own)
@@ -1398,15 +1444,17 @@ class Redactor:
         self._seen[key] = seen
         self._seen_chars += size
 
-    def _find(self, text: str, binary: bool, windows: dict[str, Any] | None = None) -> list[tuple[int, int, _Detector]]:
+    def _find(self, text: str, binary: bool, need: set[str | None] | None = None) -> list[tuple[int, int, _Detector]]:
+        """Every accepted match; ``need``: only the rules of these _needs groups (short strings)."""
         found: list[tuple[int, int, _Detector]] = []
         n = len(text)
-        if windows is None:
-            windows = {}  # per text: each locator's windows, and the lower-cased text
+        windows: dict[str, Any] = {}  # per text: each locator's windows, and the lower-cased text
         for det in (*self._detectors, *self._binary) if binary else self._detectors:
             if det.precheck is not None and not det.precheck(text):
                 continue
-            for regex, validate, locator in det.rules:
+            for regex, validate, locator, category in det.rules:
+                if need is not None and category is not None and category not in need:
+                    continue
                 if locator is None:
                     self._search(det, regex, validate, text, found, ((0, n),))
                     continue

@@ -766,6 +766,30 @@ def test_one_megabyte_prompt_is_truncated_to_valid_json_within_the_cap():
     assert content.endswith(TRUNCATED_MARKER.format(1_000_000 - kept))
 
 
+def test_huge_string_is_cut_before_scanning_without_leaking_across_the_cut():
+    """Over 4x the cap, only the head of a string is scanned (it is all that can be exported);
+    values around the cut are matched whole. Private keys shrink to placeholders, so text from
+    far into the string reaches the exported head: none of it may be a partial secret."""
+    rng = random.Random(11)
+    keys = gen_private_keys(rng)
+    jwts = gen_jwts(rng)
+    pieces, needles = [], []
+    for i in range(180):  # ~210 KB: keys, JWTs and cards everywhere, including across 64 KiB and 128 KiB
+        key, jwt = keys[i % len(keys)], jwts[i % len(jwts)]
+        card = _group(_luhn_complete(rng, "4", 16), (4, 4, 4, 4), " ")
+        pieces.append(f"{key}\n{jwt} {card}\n")
+        needles += [line for line in key.splitlines() if len(line) >= 16 and "-----" not in line]
+        needles += [seg for seg in jwt.split(".") if len(seg) >= 8] + [card]
+    text = "".join(pieces)
+    assert len(text) > 200_000
+    r = redactor()  # 16 KiB cap: the scan stops at 64 KiB + 64 KiB
+    encoded, stats = r.apply_json({"content": text})
+    assert encoded is not None and stats.truncated and len(encoded.encode()) <= 16384
+    assert leaks(json.loads(encoded), needles) == []
+    out = r.redact_value(text)
+    assert out.endswith(" bytes]") and "BEGIN" not in out.replace("[REDACTED:PRIVATE_KEY]", "")
+
+
 def test_trailing_list_items_dropped_when_strings_are_not_enough():
     value = [{"i": i, "role": "user"} for i in range(5000)]
     out, stats = redactor(max_value_bytes=1024).apply(value)
