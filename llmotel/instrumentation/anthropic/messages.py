@@ -191,7 +191,6 @@ class MessagesAdapter(StreamingAdapter):
 
     name = "anthropic.messages"
 
-
     def begin(self, tel: Telemetry, instance: Any, kwargs: dict[str, Any]) -> tuple[Invocation, dict[str, Any]]:
         """Start a chat invocation from a Messages request."""
         address, port, provider = endpoint_of(instance)
@@ -204,11 +203,9 @@ class MessagesAdapter(StreamingAdapter):
             inv.tool_definitions = tool_definitions(given(kwargs, "tools"))
         return inv, kwargs
 
-
     def on_response(self, inv: Invocation, value: Any) -> None:
         """Read a Message."""
         read_message(inv, value)
-
 
     def new_accumulator(self, inv: Invocation) -> MessagesAccumulator:
         """A raw stream-event accumulator."""

@@ -144,7 +144,6 @@ class ChatAdapter(StreamingAdapter):
 
     name = "openai.chat"
 
-
     def begin(self, tel: Telemetry, instance: Any, kwargs: dict[str, Any]) -> tuple[Invocation, dict[str, Any]]:
         """Start a chat invocation; optionally ask for usage on streams."""
         address, port, provider = endpoint_of(instance)
@@ -159,7 +158,6 @@ class ChatAdapter(StreamingAdapter):
             inv.injected_usage = True
         return inv, kwargs
 
-
     def on_response(self, inv: Invocation, value: Any) -> None:
         """Read a ChatCompletion."""
         put_response_meta(inv, value)
@@ -172,7 +170,6 @@ class ChatAdapter(StreamingAdapter):
             inv.output_messages = [
                 output_message(getattr(c, "message", None), r) for c, r in zip(choices, reasons, strict=False)
             ]
-
 
     def new_accumulator(self, inv: Invocation) -> ChatAccumulator:
         """A chunk accumulator for one chat stream."""

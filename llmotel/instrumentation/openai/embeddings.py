@@ -46,7 +46,6 @@ class EmbeddingsAdapter:
             if isinstance(vector, list):
                 inv.set_attribute(sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vector))
 
-
     def new_accumulator(self, inv: Invocation) -> Any:
         """Embeddings never stream."""
         raise NotImplementedError

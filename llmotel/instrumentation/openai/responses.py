@@ -167,7 +167,6 @@ class ResponsesAdapter(StreamingAdapter):
 
     name = "openai.responses"
 
-
     def begin(self, tel: Telemetry, instance: Any, kwargs: dict[str, Any]) -> tuple[Invocation, dict[str, Any]]:
         """Start a Responses invocation."""
         address, port, provider = endpoint_of(instance)
@@ -182,11 +181,9 @@ class ResponsesAdapter(StreamingAdapter):
             inv.tool_definitions = tool_definitions(given(kwargs, "tools"))
         return inv, kwargs
 
-
     def on_response(self, inv: Invocation, value: Any) -> None:
         """Read a Response."""
         read_response(inv, value)
-
 
     def new_accumulator(self, inv: Invocation) -> ResponsesAccumulator:
         """A stream-event accumulator."""
