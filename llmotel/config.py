@@ -81,6 +81,10 @@ class Settings:
     cost_overrides: str | None = None
     # Which client libraries to instrument; None means every supported one installed.
     instrument: tuple[str, ...] | None = None
+    # Redaction and size limits for captured content (a llmotel.redaction.RedactionConfig,
+    # from LLMOTEL_REDACTION_* / LLMOTEL_CONTENT_MAX_BYTES and init(redaction={...})). Always
+    # validated; applied only when content capture is on. None: built-in defaults.
+    redaction: Any = None
 
     @property
     def content_on_span(self) -> bool:
@@ -121,6 +125,11 @@ class Settings:
         if unknown:
             raise TypeError(f"llmotel.init() got unknown settings {unknown}; known: {sorted(known)}")
         values: dict[str, Any] = {}
+        if "redaction" in overrides:
+            overrides = dict(overrides)
+            values["redaction"] = _redaction(overrides.pop("redaction"), env)
+        else:
+            values["redaction"] = _redaction(None, env)
         values["sdk_disabled"] = _bool(env, "OTEL_SDK_DISABLED", False)
         values["service_name"] = env.get("OTEL_SERVICE_NAME") or None
         values["resource_attributes"] = _kv_list(env, "OTEL_RESOURCE_ATTRIBUTES")
@@ -199,7 +208,25 @@ def _coerce(key: str, value: Any) -> Any:
         return _int_value(value, key, 0, 65535)
     if key == "metric_export_interval_ms":
         return _int_value(value, key, 1, None)
+    if key == "redaction":
+        return _redaction(value, os.environ)
     return value
+
+
+def _redaction(value: Any, env: Mapping[str, str]) -> Any:
+    """A RedactionConfig from ``init(redaction=...)`` (a config, or a dict of its settings
+    over the environment's) or from the environment alone."""
+    from llmotel.redaction import RedactionConfig
+
+    if value is None:
+        return RedactionConfig.load(env)
+    if isinstance(value, RedactionConfig):
+        return value
+    if isinstance(value, Mapping):
+        return RedactionConfig.load(env, **value)
+    raise ConfigError(f"redaction={value!r} is not valid; accepted: a dict of redaction settings "
+                      "(enabled, disable, actions, patterns, patterns_file, callback, hmac_key, "
+                      "max_value_bytes) or a llmotel.redaction.RedactionConfig")
 
 
 def _keys(raw: str, name: str) -> tuple[str, ...]:

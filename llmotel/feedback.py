@@ -402,15 +402,20 @@ def _attribution_label_names() -> frozenset[str]:
 def _content(value: str | None) -> str | None:
     """The one chokepoint for free text on evaluation events (explanations, comments).
 
-    Returns ``None`` unless content capture includes events. Issue #5's redaction and size
-    limits plug in here so that no evaluation text bypasses them.
+    Returns ``None`` unless content capture includes events; otherwise the text after the
+    shared content gate (redaction, then the size cap), or ``None`` if redaction failed.
     """
-    if value is None or not _content_on_event():
+    if value is None:
         return None
-    return value
+    settings = _capture_settings()
+    if settings is None:
+        return None
+    text, _ = _get_instruments().content.get(settings.redaction).value(value)
+    return text
 
 
-def _content_on_event() -> bool:
+def _capture_settings() -> Any:
+    """The settings when content capture includes events, else ``None``."""
     try:
         from llmotel import sdk
         from llmotel.config import Settings
@@ -418,9 +423,9 @@ def _content_on_event() -> bool:
         settings = sdk.get_settings()
         if settings is None:
             settings = Settings.load()
-        return settings.content_on_event
+        return settings if settings.content_on_event else None
     except Exception:  # an invalid environment: fail closed, capture nothing
-        return False
+        return None
 
 
 # --- instruments and logger, created lazily once per global provider -----------------
@@ -429,9 +434,12 @@ def _content_on_event() -> bool:
 class _Instruments:
     """The evaluation metrics on one meter provider (shared with :mod:`llmotel.evaluators`)."""
 
-    __slots__ = ("dropped", "errors", "internal_errors", "results", "score")
+    __slots__ = ("content", "dropped", "errors", "internal_errors", "results", "score")
 
     def __init__(self, meter: metrics.Meter) -> None:
+        from llmotel.telemetry.capture import LazyGate
+
+        self.content = LazyGate(meter)
         self.score = meter.create_histogram(
             sc.METRIC_EVALUATION_SCORE,
             unit="{score}",

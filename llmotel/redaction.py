@@ -1,8 +1,9 @@
 """Redaction and size/shape limits for captured content: a pure library (issue #5).
 
 Everything llmotel captures (message JSON, tool arguments and results, retrieval queries,
-workflow inputs and outputs, evaluation explanations) is meant to pass through
-:meth:`Redactor.apply` once, at span end, on the *assembled* value. That single call:
+workflow inputs and outputs, evaluation explanations) passes through a :class:`Redactor`
+once, at span end, on the *assembled* value, by way of the content gate in
+:mod:`llmotel.telemetry.capture`. That single call:
 
 1. walks the value (dicts, lists, tuples, strings, ints, bytes, pydantic models), building
    new containers (the caller's objects are never mutated; tuples come back as lists, since
@@ -1250,6 +1251,16 @@ class Redactor:
         except Exception:
             return None, Stats(failed=1)
         return encoded, stats
+
+    def apply_both(self, value: Any) -> tuple[tuple[Any, str] | None, Stats]:
+        """Like :meth:`apply`, returning ``((value, compact JSON), stats)`` from one walk, for a
+        value exported both structured (an event) and encoded (a span attribute)."""
+        stats = Stats()
+        try:
+            pair = self._process(value, stats)
+        except Exception:
+            return None, Stats(failed=1)
+        return pair, stats
 
     # --- walk ---
 

@@ -66,6 +66,8 @@ GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
 GEN_AI_TOOL_DEFINITIONS: Final = "gen_ai.tool.definitions"
+INFERENCE_CONTENT_ATTRIBUTES: Final = (GEN_AI_INPUT_MESSAGES, GEN_AI_OUTPUT_MESSAGES, GEN_AI_SYSTEM_INSTRUCTIONS,
+                                       GEN_AI_TOOL_DEFINITIONS)
 
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
 GEN_AI_TOKEN_MODALITY: Final = "gen_ai.token.modality"
@@ -265,3 +267,7 @@ LLMOTEL_REDACTION_DETECTOR: Final = "llmotel.redaction.detector"
 REDACTION_DETECTOR_CALLBACK: Final = "callback"
 # Span/event attribute (bool) set when a captured value was truncated to the per-value cap.
 LLMOTEL_CONTENT_TRUNCATED: Final = "llmotel.content.truncated"
+# Every content attribute llmotel exports (spans and events): all of them pass through the
+# content gate (llmotel.telemetry.capture); tests/integration/test_privacy.py proves each path.
+CONTENT_ATTRIBUTES: Final = (*INFERENCE_CONTENT_ATTRIBUTES, GEN_AI_TOOL_CALL_ARGUMENTS, GEN_AI_TOOL_CALL_RESULT,
+                             GEN_AI_RETRIEVAL_QUERY_TEXT, GEN_AI_RETRIEVAL_DOCUMENTS, GEN_AI_EVALUATION_EXPLANATION)

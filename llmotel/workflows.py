@@ -10,7 +10,8 @@ inside become its children, plus one point of the matching duration histogram.
 Telemetry goes through the *global* tracer and meter providers (so it works with
 ``llmotel.init()``, ``opentelemetry-instrument`` or providers the app installed).
 Content (arguments, results, queries, documents) is recorded only when content capture
-puts content on spans, and always through :func:`_capture`, the one place that bounds it.
+puts content on spans, and always through :func:`_set_content` into the shared content gate
+(:mod:`llmotel.telemetry.capture`: redaction, then size limits).
 
 Context propagation: asyncio tasks copy the current context, so ``asyncio.gather`` of
 decorated coroutines just works. Threads do not: submit work as
@@ -42,7 +43,6 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 from llmotel import sdk
 from llmotel import semconv as sc
 from llmotel.config import Settings
-from llmotel.telemetry.content import to_json
 from llmotel.telemetry.invocation import error_type_of
 
 __all__ = ["ActiveOperation", "Operation", "agent", "branch", "retrieval", "tool", "workflow"]
@@ -58,8 +58,7 @@ _SCOPE: Final = "llmotel.workflow"
 # the OTel context to a thread or task (copy_context, context.attach) carries it too.
 _AGENT_KEY: Final = otel_context.create_key("llmotel.agent.name")
 
-# Size caps for captured content until the redaction/limits issue replaces _capture.
-_MAX_CONTENT_BYTES: Final = 4096
+# Shape limits applied before the content gate (which redacts, then caps the bytes).
 _MAX_ITEMS: Final = 64  # elements kept per collection / generator items collected
 _MAX_DOCUMENTS: Final = 100
 _MAX_DEPTH: Final = 6
@@ -75,9 +74,13 @@ _MISSING: Final = object()
 class _Instruments:
     """The instruments of one meter provider."""
 
-    __slots__ = ("branches", "durations", "errors")
+    __slots__ = ("branches", "content", "durations", "errors")
 
     def __init__(self, meter: metrics.Meter) -> None:
+        from llmotel.telemetry.capture import LazyGate
+
+        self.content = LazyGate(meter)  # the content chokepoint, built on the first captured value
+
         def histogram(name: str, buckets: Iterable[float], description: str) -> metrics.Histogram:
             return meter.create_histogram(name, unit="s", description=description,
                                           explicit_bucket_boundaries_advisory=list(buckets))
@@ -185,58 +188,51 @@ def _internal_error(where: str, exc: BaseException, error_type: str | None = Non
 # --- content: the single chokepoint --------------------------------------------------------
 _repr = reprlib.Repr()
 _repr.maxlevel = 3
-_repr.maxstring = 1024
-_repr.maxother = 1024
+# Generous: a repr cut short could cut a secret in half before the redactor sees it; the
+# gate caps the size after redaction.
+_repr.maxstring = 64 * 1024
+_repr.maxother = 64 * 1024
 _repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxdict = _MAX_ITEMS
 
 
-def _cut(text: str, limit: int) -> str:
-    """``text`` shortened to at most ``limit`` UTF-8 bytes, marked with an ellipsis when cut."""
-    if len(text) * 4 <= limit:  # fast path: cannot exceed the limit even at 4 bytes per char
-        return text
-    raw = text.encode("utf-8", "replace")
-    if len(raw) <= limit:
-        return text
-    return raw[: max(limit - 3, 0)].decode("utf-8", "ignore") + "…"
+def _bounded(value: Any, depth: int = 0) -> Any:
+    """A JSON-ready copy of ``value``: collections shortened, unknown objects as their repr.
 
-
-def _bounded(value: Any, leaf: int, depth: int = 0) -> Any:
-    """A JSON-ready copy of ``value`` with strings cut to ``leaf`` bytes and collections shortened."""
-    if value is None or isinstance(value, bool | int | float):
+    Strings are kept whole: the gate redacts them before it caps them, so a cut can never
+    split a secret into a part the detectors no longer recognise.
+    """
+    if value is None or isinstance(value, bool | int | float | str):
         return value
-    if isinstance(value, str):
-        return _cut(value, leaf)
     if depth >= _MAX_DEPTH:
-        return _cut(_repr.repr(value), leaf)
+        return _repr.repr(value)
     if isinstance(value, Mapping):
-        return {str(k): _bounded(v, leaf, depth + 1) for k, v in list(value.items())[:_MAX_ITEMS]}
+        return {str(k): _bounded(v, depth + 1) for k, v in list(value.items())[:_MAX_ITEMS]}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_bounded(v, leaf, depth + 1) for v in list(value)[:_MAX_ITEMS]]
+        return [_bounded(v, depth + 1) for v in list(value)[:_MAX_ITEMS]]
     if isinstance(value, bytes | bytearray | memoryview):
-        return f"<{len(value)} bytes>"
+        return bytes(value)  # the gate replaces it by a placeholder (mime type, size, hash)
     dump = getattr(value, "model_dump", None)  # pydantic models
     if callable(dump):
         try:
-            return _bounded(dump(exclude_none=True), leaf, depth + 1)
+            return _bounded(dump(exclude_none=True), depth + 1)
         except Exception:
             pass
-    return _cut(_repr.repr(value), leaf)
+    return _repr.repr(value)
 
 
-def _capture(value: Any, *, text: bool = False) -> str:
-    """Every captured value passes here: bounded, then JSON via ``to_json`` (or plain text).
-
-    The redaction and limits issue replaces this function's body; keep all content on this path.
-    """
+def _set_content(run: ActiveOperation, key: str, value: Any, *, text: bool = False) -> None:
+    """Every captured workflow value passes here, into the shared content gate: redacted,
+    capped, then set on the span as JSON (or plain text); dropped if redaction fails."""
+    gate = _instruments().content.get(_settings().redaction)
     if text:
-        return _cut(value if isinstance(value, str) else _repr.repr(value), _MAX_CONTENT_BYTES)
-    encoded = ""
-    # Shrink the leaves until the whole value fits, so the JSON structure is kept.
-    for leaf in (_MAX_CONTENT_BYTES - 256, 1024, 256, 64):
-        encoded = to_json(_bounded(value, leaf))
-        if len(encoded) * 4 <= _MAX_CONTENT_BYTES or len(encoded.encode("utf-8")) <= _MAX_CONTENT_BYTES:
-            return encoded
-    return to_json(_cut(encoded, _MAX_CONTENT_BYTES // 2))  # still JSON: a string
+        out, truncated = gate.value(value if isinstance(value, str) else _repr.repr(value))
+    else:
+        out, truncated = gate.json(_bounded(value))
+    if out is None:
+        return
+    run.span.set_attribute(key, out)
+    if truncated:
+        run.span.set_attribute(sc.LLMOTEL_CONTENT_TRUNCATED, True)
 
 
 def _as_text(value: Any) -> str:
@@ -418,7 +414,7 @@ _NOOP_RUN_ARGS: Final = (None, INVALID_SPAN, None, {}, False)
 
 
 def _record_documents(run: ActiveOperation, value: Any) -> None:
-    run.span.set_attribute(sc.GEN_AI_RETRIEVAL_DOCUMENTS, _capture(_documents(value)))
+    _set_content(run, sc.GEN_AI_RETRIEVAL_DOCUMENTS, _documents(value))
 
 
 class Operation:
@@ -452,12 +448,12 @@ class Operation:
 
     def _record_input(self, run: ActiveOperation, value: Any) -> None:
         message = {"role": "user", "parts": [{"type": "text", "content": _as_text(value)}]}
-        run.span.set_attribute(sc.GEN_AI_INPUT_MESSAGES, _capture([message]))
+        _set_content(run, sc.GEN_AI_INPUT_MESSAGES, [message])
 
     def _record_result(self, run: ActiveOperation, value: Any) -> None:
         message = {"role": "assistant", "parts": [{"type": "text", "content": _as_text(value)}],
                    "finish_reason": sc.FINISH_STOP}
-        run.span.set_attribute(sc.GEN_AI_OUTPUT_MESSAGES, _capture([message]))
+        _set_content(run, sc.GEN_AI_OUTPUT_MESSAGES, [message])
 
     def _record_generated(self, run: ActiveOperation, items: list[Any]) -> None:
         # A generator's result is what it yielded; text chunks read best joined.
@@ -727,10 +723,10 @@ class _Tool(Operation):
         self._record_input(run, arguments)
 
     def _record_input(self, run: ActiveOperation, value: Any) -> None:
-        run.span.set_attribute(sc.GEN_AI_TOOL_CALL_ARGUMENTS, _capture(_maybe_json(value)))
+        _set_content(run, sc.GEN_AI_TOOL_CALL_ARGUMENTS, _maybe_json(value))
 
     def _record_result(self, run: ActiveOperation, value: Any) -> None:
-        run.span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, _capture(_maybe_json(value)))
+        _set_content(run, sc.GEN_AI_TOOL_CALL_RESULT, _maybe_json(value))
 
     def _record_generated(self, run: ActiveOperation, items: list[Any]) -> None:
         self._record_result(run, items)
@@ -776,7 +772,7 @@ class _Retrieval(Operation):
             self._record_input(run, query)
 
     def _record_input(self, run: ActiveOperation, value: Any) -> None:
-        run.span.set_attribute(sc.GEN_AI_RETRIEVAL_QUERY_TEXT, _capture(value, text=True))
+        _set_content(run, sc.GEN_AI_RETRIEVAL_QUERY_TEXT, value, text=True)
 
     def _record_result(self, run: ActiveOperation, value: Any) -> None:
         _record_documents(run, value)

@@ -46,6 +46,14 @@ class Telemetry:
         self.capture = settings.capture_any_content
         self.content_on_span = settings.content_on_span
         self.content_on_event = settings.content_on_event
+        # Content is redacted and capped before any exporter sees it; with capture off no
+        # gate exists and nothing of llmotel.redaction is loaded.
+        self.gate = None
+        if self.capture:
+            from llmotel.redaction import RedactionConfig
+            from llmotel.telemetry.capture import ContentGate, RedactionMetrics
+
+            self.gate = ContentGate(settings.redaction or RedactionConfig(), RedactionMetrics(meter))
         self.include_usage = settings.include_usage
         from llmotel.cost import cost_model
 

@@ -23,7 +23,6 @@ from llmotel.cost import SOURCE_PROVIDER as COST_PROVIDER
 from llmotel.cost import SOURCE_UNKNOWN as COST_UNKNOWN
 from llmotel.cost import Usage as CostUsage
 from llmotel.telemetry import registry
-from llmotel.telemetry.content import to_json
 
 if TYPE_CHECKING:
     from llmotel.telemetry.handler import Telemetry
@@ -227,10 +226,14 @@ class Invocation:
             attrs.update(extra)
         if error_type is not None:
             attrs[sc.ERROR_TYPE] = error_type
-        content_attrs = self._content_attributes() if tel.capture else None
-        if content_attrs and tel.content_on_span:
-            for key, value in content_attrs.items():
-                attrs[key] = to_json(value)
+        event_content = None
+        if tel.capture:
+            content = self._content_attributes()
+            if content:
+                # The chokepoint: redaction and size limits on the assembled content, once.
+                span_content, event_content = tel.gate.attributes(
+                    content, span=tel.content_on_span, event=tel.content_on_event)
+                attrs.update(span_content)
 
         # Metrics first: they are what dashboards and alerts read even if a span is dropped.
         ins = tel.instruments
@@ -260,7 +263,7 @@ class Invocation:
                 span.record_exception(exc, escaped=True)
             span.set_status(Status(StatusCode.ERROR, _describe(exc, error_type)))
         if tel.logger is not None:
-            self._emit_event(attrs, content_attrs)
+            self._emit_event(attrs, event_content)
         span.end()
         if self.response_id:
             registry.remember(self.response_id, span.get_span_context(), metric_attrs)
@@ -316,10 +319,10 @@ class Invocation:
     def _emit_event(self, span_attrs: dict[str, Any], content: dict[str, Any] | None) -> None:
         attrs = {k: v for k, v in self.attributes.items()}
         attrs.update(span_attrs)
-        for key in (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES,
-                    sc.GEN_AI_SYSTEM_INSTRUCTIONS, sc.GEN_AI_TOOL_DEFINITIONS):
+        for key in sc.INFERENCE_CONTENT_ATTRIBUTES:
             attrs.pop(key, None)
-        if content and self._tel.content_on_event:
+        attrs.pop(sc.LLMOTEL_CONTENT_TRUNCATED, None)
+        if content:
             # Events carry content structured (AnyValue), not as JSON strings.
             attrs.update(content)
         self._tel.logger.emit(

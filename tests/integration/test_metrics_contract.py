@@ -29,6 +29,14 @@ from tests.otel_globals import reset_otel_globals
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 MESSAGES = [{"role": "user", "content": "hello"}]
+FAIL_MARKER = "this text makes the redaction callback fail"
+
+
+def fail_on_marker(text: str) -> str:
+    """A redaction callback with a bug, to drive llmotel.redaction.failures."""
+    if FAIL_MARKER in text:
+        raise RuntimeError("callback bug")
+    return text
 
 
 def documented_names() -> set[str]:
@@ -78,6 +86,14 @@ def traffic(fake: Any) -> None:
             oa.chat.completions.create(model="m", messages=MESSAGES,
                                        extra_headers={"x-fake-scenario": "rate_limit", "x-fake-retry-after-ms": "1"})
         an.messages.create(model="claude-haiku-4-5", max_tokens=16, messages=MESSAGES)
+        # Content capture is on in the contract settings: a redaction, a truncation, a binary
+        # payload and a value whose redaction fails (the settings' callback raises on it).
+        oa.chat.completions.create(model="gpt-4o-mini", messages=[
+            {"role": "user", "content": "mail a.b@example.com " + "pad " * 5000}])
+        oa.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "iVBORw0KGgo" * 200}}]}])
+        oa.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": FAIL_MARKER}])
         abandoned = oa.chat.completions.create(model="m", messages=MESSAGES, stream=True)
         next(abandoned)
         del abandoned
@@ -105,7 +121,8 @@ def test_metric_names_match_the_document(fake, scrape, monkeypatch):
     from llmotel.instrumentation.openai import OpenAIInstrumentor
     from llmotel.instrumentation.openai.chat import ChatAccumulator
 
-    settings = Settings.load(env={}, inference_usage_metrics=True, metric_attributes="tenant_id,feature")
+    settings = Settings.load(env={}, inference_usage_metrics=True, metric_attributes="tenant_id,feature",
+                             capture_content="span_only", redaction={"callback": fail_on_marker})
     instrumentors = (OpenAIInstrumentor(), AnthropicInstrumentor())
     for instrumentor in instrumentors:
         instrumentor.uninstrument()

@@ -693,15 +693,18 @@ def test_content_is_capped_and_stays_json(capture: Otel) -> None:
     def big(text: str, items: list[str]) -> str:
         return text
 
+    from llmotel.redaction import DEFAULT_MAX_VALUE_BYTES
+
     huge = "ü" * 10_000
-    big(huge, ["x" * 3000] * 10)
+    big(huge, ["the quick brown fox " * 150] * 10)
     span = by_name(capture, "execute_tool big")
     for key in (sc.GEN_AI_TOOL_CALL_ARGUMENTS, sc.GEN_AI_TOOL_CALL_RESULT):
         raw = span.attributes[key]
-        assert len(raw.encode("utf-8")) <= 4096
+        assert len(raw.encode("utf-8")) <= DEFAULT_MAX_VALUE_BYTES
         json.loads(raw)
     args = json.loads(span.attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS])
     assert set(args) == {"text", "items"}
+    assert span.attributes[sc.LLMOTEL_CONTENT_TRUNCATED] is True
 
 
 def test_method_arguments_leave_out_self(capture: Otel) -> None:
