@@ -324,3 +324,38 @@ def test_opentelemetry_instrument_exporter_spellings_are_accepted():
     s = Settings.load(env={"OTEL_TRACES_EXPORTER": "otlp_proto_grpc", "OTEL_METRICS_EXPORTER": "otlp_proto_http"})
     assert s.traces_exporter == ("otlp",) and s.protocol_for("traces") == "grpc"
     assert s.metrics_exporter == ("otlp",) and s.protocol_for("metrics") == "http/protobuf"
+
+
+# --- redaction settings: validated with the rest, also when content capture is off -------
+
+
+def test_redaction_defaults_and_env():
+    from llmotel.redaction import RedactionConfig
+
+    assert load().redaction == RedactionConfig()
+    settings = load(env={"LLMOTEL_REDACTION_DISABLE": "ipv4,phone", "LLMOTEL_CONTENT_MAX_BYTES": "2048"})
+    assert settings.redaction.disable == {"ipv4", "phone"}
+    assert settings.redaction.max_value_bytes == 2048
+
+
+def test_redaction_kwargs_override_env_per_setting():
+    settings = load(env={"LLMOTEL_REDACTION_DISABLE": "ipv4", "LLMOTEL_CONTENT_MAX_BYTES": "2048"},
+                    redaction={"disable": ["email"]})
+    assert settings.redaction.disable == {"email"}
+    assert settings.redaction.max_value_bytes == 2048  # not overridden: still the environment's
+
+
+@pytest.mark.parametrize(
+    ("env", "kwargs", "message"),
+    [
+        ({"LLMOTEL_REDACTION_DISABLE": "emails"}, {}, "LLMOTEL_REDACTION_DISABLE"),
+        ({"LLMOTEL_REDACTION_ACTIONS": "default=hash"}, {}, "LLMOTEL_REDACTION_HMAC_KEY is required"),
+        ({}, {"redaction": {"actions": {"email": "blur"}}}, "mask, hash, drop"),
+        ({}, {"redaction": {"patterns": {"order": "ORD-("}}}, "order"),
+        ({}, {"redaction": {"max_value_bytes": 10}}, "max_value_bytes"),
+        ({}, {"redaction": 42}, "redaction=42 is not valid"),
+    ],
+)
+def test_invalid_redaction_settings_fail_at_load(env, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        load(env=env, **kwargs)
