@@ -1,71 +1,67 @@
-"""The ``llmotel`` command."""
+"""The ``llmotel`` command: ``llmotel demo`` and ``llmotel check``."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import sys
-from urllib.parse import urlsplit
-
-DEFAULT_ENDPOINT = "http://localhost:4318"
 
 
-def _reachable(endpoint: str, timeout: float = 0.5) -> bool:
-    parts = urlsplit(endpoint if "//" in endpoint else f"http://{endpoint}")
-    port = parts.port or (443 if parts.scheme == "https" else 4318)
-    try:
-        with socket.create_connection((parts.hostname or "localhost", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+def _demo(args: argparse.Namespace) -> int:
+    from llmotel.demo.session import Options, run_demo
+
+    opts = Options(duration=args.duration, rps=args.rps, requests=args.requests, profile=args.profile,
+                   endpoint=args.endpoint, service_name=args.service_name, local=args.local,
+                   no_export=args.no_export, prometheus_port=args.prometheus_port, base_url=args.base_url,
+                   model=args.model, api_key=args.api_key, local_model=args.local_model, seed=args.seed)
+    return run_demo(opts)
 
 
-def demo(args: argparse.Namespace) -> int:
-    """Run the fake provider, make instrumented calls, export them, print a summary."""
-    import llmotel
-    from llmotel.demo.fake_provider import FakeProvider
-    from llmotel.demo.traffic import SummaryProcessor, run_traffic
+def _check(args: argparse.Namespace) -> int:
+    from llmotel.check import run_check
 
-    endpoint = args.endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_ENDPOINT
-    exporters: dict[str, object] = {}
-    if args.no_export or not _reachable(endpoint):
-        if not args.no_export:
-            print(f"llmotel demo: no OTLP collector answers at {endpoint}; telemetry is only summarised here.\n"
-                  "  Start the backend with `docker compose up` or pass --endpoint URL.")
-        exporters = {"traces_exporter": "none", "metrics_exporter": "none", "logs_exporter": "none"}
-    else:
-        exporters = {"otlp_endpoint": endpoint}
-        print(f"llmotel demo: exporting OTLP to {endpoint}")
-    llmotel.init(service_name=args.service_name, metric_export_interval_ms=5000, **exporters)
+    return run_check(sys.stdout)
 
-    from opentelemetry import trace
 
-    summary = SummaryProcessor()
-    provider = trace.get_tracer_provider()
-    if hasattr(provider, "add_span_processor"):
-        provider.add_span_processor(summary)
-    with FakeProvider() as fake:
-        print(f"llmotel demo: fake OpenAI-compatible provider at {fake.base_url}; making calls ...")
-        made = run_traffic(fake.base_url, args.calls, anthropic_base_url=fake.anthropic_base_url)
-    llmotel.shutdown()
-    print(f"\nllmotel demo: {made} calls made; recorded spans:\n")
-    print(summary.table())
-    return 0
+def _parser() -> argparse.ArgumentParser:
+    from llmotel.demo.profiles import PROFILES
+
+    parser = argparse.ArgumentParser(prog="llmotel", description="OpenTelemetry for LLM applications.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    profiles = "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values())
+    p = sub.add_parser("demo", help="generate realistic instrumented LLM traffic (no API key needed)",
+                       description="Runs a RAG chat, an agent, batch summaries and embeddings through the real "
+                                   "openai and anthropic SDKs against a built-in fake provider (or a real "
+                                   "server), instrumented by llmotel, and prints a summary per model.")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds to run (default 60)")
+    p.add_argument("--rps", type=float, default=4.0, help="requests (scenario runs) per second (default 4)")
+    p.add_argument("--requests", type=int, help="stop after this many requests instead of --duration")
+    p.add_argument("--profile", default="normal", choices=sorted(PROFILES), metavar="PROFILE",
+                   help=f"traffic profile (default normal). {profiles}")
+    p.add_argument("--endpoint", help="OTLP/HTTP endpoint (default $OTEL_EXPORTER_OTLP_ENDPOINT or "
+                                      "http://localhost:4318, the compose stack's collector)")
+    p.add_argument("--local", action="store_true",
+                   help="local mode: no collector; metrics on the SDK's Prometheus endpoint "
+                        "(also chosen automatically when no collector answers)")
+    p.add_argument("--prometheus-port", type=int, default=9464, help="local mode's /metrics port (default 9464)")
+    p.add_argument("--no-export", action="store_true", help="export nothing, only print the summary")
+    p.add_argument("--service-name", default="llmotel-demo", help="service.name of the demo app")
+    p.add_argument("--base-url", help="drive a real OpenAI-compatible server (Ollama, vLLM, llama.cpp) "
+                                      "instead of the fake provider; needs --model")
+    p.add_argument("--model", help="the model the --base-url server serves")
+    p.add_argument("--api-key", help="API key for --base-url (default: a dummy)")
+    p.add_argument("--local-model", action="store_true",
+                   help="run against a real small model on loopback (pip install 'llmotel[local]'; "
+                        "scripts/fetch-local-model gets the model)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (runs are reproducible)")
+    p.set_defaults(func=_demo)
+    c = sub.add_parser("check", help="show the effective configuration, instrumented libraries and endpoints")
+    c.set_defaults(func=_check)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``llmotel`` console script."""
-    parser = argparse.ArgumentParser(prog="llmotel", description="OpenTelemetry for LLM applications.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("demo", help="generate instrumented LLM traffic against a built-in fake provider")
-    p.add_argument("--calls", type=int, default=40, help="rounds of mixed calls (default 40)")
-    p.add_argument("--endpoint",
-                   help=f"OTLP/HTTP endpoint (default $OTEL_EXPORTER_OTLP_ENDPOINT or {DEFAULT_ENDPOINT})")
-    p.add_argument("--service-name", default="llmotel-demo", help="service.name of the demo app")
-    p.add_argument("--no-export", action="store_true", help="do not export, only print the summary")
-    p.set_defaults(func=demo)
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     return int(args.func(args))
 
 

@@ -1,23 +1,115 @@
-"""The README's main command: `llmotel demo` runs end to end and reports what it recorded."""
+"""The README's main command: `llmotel demo` runs end to end and reports what it recorded.
+
+Each test runs the real command in a subprocess (it installs global OpenTelemetry
+providers), against the built-in fake provider over HTTP on 127.0.0.1.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from typing import Any
+
+import pytest
+
+from llmotel.demo.scenarios import CHAT_MODELS, EMBEDDING_MODEL, MODELS
+
+DEAD = "http://127.0.0.1:9"  # nothing listens there
 
 
-def test_demo_runs_and_summarises():
-    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}  # nothing listens there
-    proc = subprocess.run(
-        [sys.executable, "-m", "llmotel.cli", "demo", "--calls", "10"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+def demo(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": DEAD, **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "llmotel.cli", "demo", *args], env=full_env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return proc
+
+
+def rows(out: str) -> dict[str, list[str]]:
+    """The summary table: model -> its cells (provider, model, calls, errors, p50, p95, TTFT, in, out, cost)."""
+    return {line.split()[1]: line.split() for line in out.splitlines() if line.startswith(("openai ", "anthropic "))}
+
+
+def test_demo_covers_every_scenario_and_model(free_port: Any) -> None:
+    proc = demo("--requests", "48", "--rps", "40", "--prometheus-port", str(free_port()))
     out = proc.stdout
-    assert "no OTLP collector answers at http://127.0.0.1:9" in out
-    rows = {line.split()[1]: line.split() for line in out.splitlines() if line.startswith(("chat ", "embeddings "))}
-    assert {"gpt-4o-mini", "gpt-4.1", "o3-mini", "text-embedding-3-small", "claude-sonnet-4-5"} <= set(rows)
-    assert all(int(row[2]) > 0 for row in rows.values())  # calls recorded per model
-    assert int(rows["gpt-4.1"][4]) > 0  # input tokens were recorded
-    assert "Traceback" not in proc.stderr
+    assert f"no OTLP collector answers at {DEAD}: local mode" in out
+    table = rows(out)
+    assert set(MODELS) | {EMBEDDING_MODEL} <= set(table), out
+    for model, cells in table.items():
+        assert int(cells[2]) > 0, model  # calls
+        assert cells[0] == (MODELS[model][0] if model in MODELS else "openai")
+    assert all(int(table[m][7]) > 0 for m in CHAT_MODELS)  # input tokens reported
+    assert float(table["gpt-4.1"][9]) > 0  # priced
+    assert table["gpt-4o-mini"][6] != "-"  # streamed: a time to first token
+    assert "48 requests" in out
+
+
+def test_outage_profile_fails_the_openai_calls(free_port: Any) -> None:
+    out = demo("--requests", "24", "--rps", "40", "--profile", "outage", "--no-export").stdout
+    table = rows(out)
+    openai_calls = sum(int(c[2]) for c in table.values() if c[0] == "openai")
+    openai_errors = sum(int(c[3]) for c in table.values() if c[0] == "openai")
+    anthropic_errors = sum(int(c[3]) for c in table.values() if c[0] == "anthropic")
+    assert openai_errors > openai_calls * 0.5, out
+    assert anthropic_errors <= 2, out
+
+
+def test_demo_drives_an_openai_compatible_server(fake: Any) -> None:
+    """--base-url/--model: the scenarios against a server llmotel does not script (no fake headers)."""
+    out = demo("--requests", "12", "--rps", "40", "--no-export", "--base-url", fake.base_url,
+               "--model", "served-model").stdout
+    table = rows(out)
+    assert set(table) == {"served-model"}, out
+    assert int(table["served-model"][3]) == 0  # nothing injected failures
+    served = [r for r in fake.requests if isinstance(r.json, dict) and r.json.get("model") == "served-model"]
+    assert len(served) >= 12
+    assert not [r for r in served if any(h.startswith("x-fake-") for h in r.headers)]
+
+
+def test_unknown_profile_is_refused() -> None:
+    proc = subprocess.run([sys.executable, "-m", "llmotel.cli", "demo", "--profile", "chaos"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2 and "invalid choice: 'chaos'" in proc.stderr
+
+
+def test_check_reports_configuration_libraries_and_endpoints() -> None:
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": DEAD, "LLMOTEL_INSTRUMENT": "openai"}
+    proc = subprocess.run([sys.executable, "-m", "llmotel.cli", "check"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    out = proc.stdout
+    assert proc.returncode == 1, out  # the collector does not answer
+    assert "otlp_endpoint" in out and DEAD in out
+    assert "openai" in out and "instrumented by llmotel.init()" in out
+    assert "installed, but left out by LLMOTEL_INSTRUMENT" in out  # anthropic
+    assert f"FAIL OTLP/HTTP {DEAD}" in out and "docker compose up" in out
+
+
+def test_check_rejects_bad_configuration() -> None:
+    env = {**os.environ, "OTEL_TRACES_EXPORTER": "zipkin"}
+    proc = subprocess.run([sys.executable, "-m", "llmotel.cli", "check"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2 and "INVALID" in proc.stdout and "OTEL_TRACES_EXPORTER" in proc.stdout
+
+
+def test_check_with_a_listening_collector(fake: Any) -> None:
+    """Any HTTP server answering on the endpoint counts as reachable (the fake answers 404)."""
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": fake.base_url.removesuffix("/v1")}
+    proc = subprocess.run([sys.executable, "-m", "llmotel.cli", "check"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout
+    assert "ok   OTLP/HTTP" in proc.stdout
+
+
+@pytest.fixture
+def free_port() -> Any:
+    import socket
+
+    def pick() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    return pick

@@ -1,0 +1,136 @@
+"""``llmotel demo``: pick the target and the export path, run the scenarios, summarise.
+
+Targets: the built-in fake provider (default; both protocols, scripted latency and faults),
+a real OpenAI-compatible server (``--base-url``/``--model``), or a real small model served
+on loopback (``--local-model``, the ``local`` extra). Export: OTLP to the collector of the
+compose stack by default; local mode (``--local``, or automatically when no collector
+answers) serves the metrics on the SDK's Prometheus endpoint instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from llmotel.check import reachable
+
+DEFAULT_ENDPOINT = "http://localhost:4318"
+GRAFANA_URL = "http://localhost:3000"
+DASHBOARDS = ("llmotel / Overview", "llmotel / Latency", "llmotel / Cost and tokens", "llmotel / Quality",
+              "llmotel / Workflows and agents")
+# What the demo turns on so that every dashboard has data: content (redacted) for the prompt
+# explorer, bounded attribution labels for the tenant and prompt-version panels, the newer
+# token counters and usage on streams.
+DEMO_SETTINGS: dict[str, Any] = {
+    "capture_content": "SPAN_AND_EVENT",
+    "metric_attributes": "tenant_id,feature,prompt_version",
+    "inference_usage_metrics": True,
+    "include_usage": True,
+    "metric_export_interval_ms": 5000,
+}
+
+
+@dataclass
+class Options:
+    """The demo's command-line options."""
+
+    duration: float = 60.0
+    rps: float = 4.0
+    requests: int | None = None
+    profile: str = "normal"
+    endpoint: str | None = None
+    service_name: str = "llmotel-demo"
+    local: bool = False
+    no_export: bool = False
+    prometheus_port: int = 9464
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = None
+    local_model: bool = False
+    seed: int = 7
+
+
+def _export_settings(opts: Options, out: Any) -> tuple[dict[str, Any], str]:
+    """The init() exporter settings and the mode name (``otlp``, ``local`` or ``none``)."""
+    if opts.no_export:
+        return {"traces_exporter": "none", "metrics_exporter": "none", "logs_exporter": "none"}, "none"
+    endpoint = opts.endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_ENDPOINT
+    if not opts.local and reachable(endpoint):
+        print(f"llmotel demo: exporting OTLP to {endpoint}", file=out)
+        return {"otlp_endpoint": endpoint}, "otlp"
+    if not opts.local:
+        print(f"llmotel demo: no OTLP collector answers at {endpoint}: local mode "
+              "(start the stack with `docker compose up`, or pass --endpoint URL).", file=out)
+    print(f"llmotel demo: metrics on the SDK's Prometheus endpoint http://127.0.0.1:{opts.prometheus_port}/metrics",
+          file=out)
+    return {"traces_exporter": "none", "logs_exporter": "none", "metrics_exporter": "prometheus",
+            "prometheus_host": "127.0.0.1", "prometheus_port": opts.prometheus_port}, "local"
+
+
+@contextlib.contextmanager
+def _target(opts: Options, out: Any) -> Iterator[tuple[str, str | None, str | None]]:
+    """(OpenAI base URL, Anthropic base URL or None, the real model or None) while it runs."""
+    if opts.local_model:
+        from llmotel.demo.local_model import start_local_model
+
+        print("llmotel demo: starting the local model (xllamacpp + SmolLM2-135M) on loopback ...", file=out)
+        with start_local_model() as local:
+            yield local.base_url, local.anthropic_base_url, local.model
+    elif opts.base_url:
+        print(f"llmotel demo: driving the real server at {opts.base_url} with model {opts.model}", file=out)
+        yield opts.base_url, None, opts.model
+    else:
+        from llmotel.demo.fake_provider import FakeProvider
+
+        with FakeProvider() as fake:
+            print(f"llmotel demo: fake OpenAI/Anthropic provider at {fake.base_url}", file=out)
+            yield fake.base_url, fake.anthropic_base_url, None
+
+
+def run_demo(opts: Options, out: Any = None) -> int:
+    """The whole demo; returns the process exit code."""
+    import llmotel
+    from llmotel.demo import runner
+    from llmotel.demo.profiles import PROFILES
+    from llmotel.demo.summary import SummaryProcessor
+
+    out = out or sys.stdout
+    if opts.profile not in PROFILES:
+        print(f"llmotel demo: unknown profile {opts.profile!r}; known: {', '.join(PROFILES)}", file=sys.stderr)
+        return 2
+    if opts.base_url and not opts.model:
+        print("llmotel demo: --base-url needs --model (the model name the server serves)", file=sys.stderr)
+        return 2
+    profile = PROFILES[opts.profile]
+    exporters, mode = _export_settings(opts, out)
+    llmotel.init(service_name=opts.service_name, **DEMO_SETTINGS, **exporters)
+    from opentelemetry import trace
+
+    summary = SummaryProcessor()
+    provider = trace.get_tracer_provider()
+    if hasattr(provider, "add_span_processor"):
+        provider.add_span_processor(summary)
+    try:
+        with _target(opts, out) as (base_url, anthropic_url, real_model):
+            clients = runner.make_clients(base_url, anthropic_url, api_key=opts.api_key or "demo",
+                                          real_model=real_model, max_tokens=24 if real_model else 256)
+            length = f"{opts.requests} requests" if opts.requests else f"{opts.duration:.0f} s"
+            print(f"llmotel demo: profile {profile.name!r} ({profile.description}); {opts.rps:g} requests/s "
+                  f"for {length}; Ctrl-C stops", file=out)
+            out.flush()
+            result = runner.run(clients, profile, duration=opts.duration, rps=opts.rps, max_requests=opts.requests,
+                                seed=opts.seed, progress=runner.stderr_progress())
+    finally:
+        llmotel.shutdown()
+    failed = sum(result.failures.values())
+    print(f"\nllmotel demo: {result.finished} requests in {result.seconds:.1f} s"
+          f"{' (interrupted)' if result.interrupted else ''}; {failed} failed as the profile scripted"
+          + (f" ({', '.join(f'{k} {v}' for k, v in result.failures.most_common())})" if failed else ""), file=out)
+    print("\n" + summary.table(), file=out)
+    if mode == "otlp":
+        print(f"\nOpen Grafana at {GRAFANA_URL} (folder 'llmotel'): {', '.join(DASHBOARDS)}.", file=out)
+    return 0
