@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from llmotel.demo.profiles import Profile
-from llmotel.demo.scenarios import ROUND, Context
+from llmotel.demo.scenarios import ROUND, Context, make_judges
 
 
 @dataclass
@@ -76,11 +76,13 @@ def run(clients: Clients, profile: Profile, *, duration: float, rps: float, max_
     result = RunResult()
     stop = stop or threading.Event()
     lock = threading.Lock()
+    # Drained by llmotel.shutdown(), like an app's own runners.
+    judge, batch_judge = make_judges(profile, real=clients.real_model is not None)
 
     def one(i: int) -> None:
         ctx = Context(openai=clients.openai, anthropic=clients.anthropic, async_openai_factory=clients.async_openai,
                       profile=profile, rng=random.Random(seed * 1_000_003 + i), real_model=clients.real_model,
-                      max_tokens=clients.max_tokens)
+                      max_tokens=clients.max_tokens, judge=judge, batch_judge=batch_judge, burst=i % 32 == 5)
         try:
             ROUND[i % len(ROUND)](ctx, i)
         except Exception as exc:  # the app's own errors: part of the demo

@@ -14,6 +14,15 @@ Against the built-in fake provider, request headers script the provider's behavi
 (latency with a long tail, time to first token, errors, 429s, cached and reasoning tokens)
 according to the :class:`~llmotel.demo.profiles.Profile`. Against a real server
 (``--base-url``/``--local-model``) no such header is sent and one model serves everything.
+
+Real apps are untidy, and so is this one, on purpose, so that every safety net has
+something to show: users paste e-mail addresses and card numbers (redacted before export),
+attach screenshots (replaced by placeholders), send huge documents (truncated), close the
+tab mid-stream (abandoned streams); one model is self-hosted (unpriced); the LLM judge
+sometimes times out (evaluation errors) and the nightly batch outruns it (dropped
+evaluations); the app's own redaction callback has a bug on malformed ticket references
+(those values are dropped, fail closed), and a config gap sometimes leaves a branch target
+empty (counted as an llmotel instrumentation error, never raised).
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import asyncio
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import llmotel
@@ -36,6 +45,7 @@ MODELS: dict[str, tuple[str, float, str]] = {
     "o3-mini": ("openai", 0.2, "reasoning,cached"),
     "claude-haiku-4-5": ("anthropic", 0.08, ""),
     "claude-sonnet-4-5": ("anthropic", 0.15, ""),
+    "acme-llama-3-8b": ("openai", 0.09, ""),  # self-hosted behind an OpenAI-compatible server: unpriced
 }
 EMBEDDING_MODEL = "text-embedding-3-small"
 CHAT_MODELS = ("gpt-4o-mini", "gpt-4.1", "o3-mini")
@@ -49,6 +59,9 @@ QUESTIONS = (
     "What is your refund policy for damaged items?",
     "How do I export my invoices?",
     "Why was my card declined?",
+    "I am jane.doe@example.com, my card 4111 1111 1111 1111 was charged twice, call me on +1 415 555 0100",
+    "Any update on TICKET-4821 about Project Falcon?",
+    "Re TICKET-xx91: still broken",  # the ticket reference the app's redaction callback chokes on
 )
 DOCUMENTS = (
     "Passwords can be reset from the account page; a link is sent by e-mail.",
@@ -67,6 +80,8 @@ AGENT_TOOLS = [
     {"name": "calculator", "description": "Evaluate arithmetic", "input_schema": {
         "type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}},
 ]
+# A tiny PNG header and filler, base64: users attach screenshots to support chats.
+_SCREENSHOT = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk" + "A" * 2048
 SYSTEM_PROMPT = ("You are ACME's support assistant. Answer from the provided context only, briefly and politely. "
                  "If the context does not answer the question, say so and offer a human agent.")
 
@@ -82,7 +97,9 @@ class Context:
     rng: random.Random
     real_model: str | None = None  # set when driving a real server: every call uses it
     max_tokens: int = 256
-    counters: dict[str, int] = field(default_factory=dict)
+    burst: bool = False  # a periodic throttling burst: this request's first call gets a 429
+    judge: Any | None = None  # EvaluationRunner for answers (hallucination), or None
+    batch_judge: Any | None = None  # EvaluationRunner for summaries, with a small queue
 
     @property
     def real(self) -> bool:
@@ -108,7 +125,11 @@ class Context:
             headers["x-fake-ttft"] = f"{latency * 0.6:.3f}"
             headers["x-fake-chunk-delay"] = f"{0.004 * p.latency_factor:.4f}"
         scenarios = [s for s in extra.split(",") if s]
-        if fault:
+        if fault and self.burst:
+            self.burst = False
+            scenarios.append("rate_limit")
+            headers["x-fake-retry-after-ms"] = "5"
+        elif fault:
             roll = rng.random()
             if roll < p.error_rate.get(provider, 0.0):
                 scenarios.append("overloaded" if provider == "anthropic" and rng.random() < 0.5 else "error_500")
@@ -127,17 +148,52 @@ def _who(ctx: Context) -> dict[str, str]:
             "session_id": f"session-{user:03d}-{rng.randrange(1000):03d}"}
 
 
-def _judge(ctx: Context, response_id: str | None, rate: float) -> None:
-    """A hallucination verdict (an LLM judge, here simulated) and, sometimes, user feedback."""
-    if response_id is None:
+def redaction_callback(text: str) -> str:
+    """The demo app's own redaction rule: internal code names, and ticket references.
+
+    Deliberately buggy: a malformed reference (``TICKET-xx91``) makes ``int()`` raise, and
+    llmotel drops that value instead of exporting it raw (``llmotel.redaction.failures``).
+    """
+    text = text.replace("Project Falcon", "[CODENAME]")
+    if "TICKET-" in text:
+        number = int(text.split("TICKET-", 1)[1][:4])
+        text = text.replace(f"TICKET-{number:04d}", "TICKET-[ID]")
+    return text
+
+
+def make_judges(profile: Profile, *, real: bool) -> tuple[Any, Any]:
+    """The answer judge (hallucination, an LLM judge here simulated by a stable hash; it times
+    out now and then) and the batch-summary judge (slower, with a queue of two)."""
+    import time
+
+    from llmotel.evaluators import EvalSample, EvaluationRunner, JudgeFunction, hallucination_outcome, sample_fraction
+
+    def hallucination(sample: EvalSample) -> Any:
+        roll = sample_fraction(f"hallucination:{sample.key}")
+        if roll > 0.98:
+            raise TimeoutError("judge model timed out")
+        rate = profile.hallucination_rate * (0.5 if sample.attributes.get(sc.GEN_AI_PROMPT_VERSION) == "v2" else 1.0)
+        return hallucination_outcome(1.0 if roll < rate else roll * 0.2)
+
+    def summary_quality(sample: EvalSample) -> Any:
+        time.sleep(0.02)  # an LLM judge takes a while; the batch submits faster than that
+        return 1.0 if sample.output or real else 0.0
+
+    return (EvaluationRunner([JudgeFunction(sc.EVAL_HALLUCINATION, hallucination, evaluator="demo-judge")]),
+            EvaluationRunner([JudgeFunction("summary_quality", summary_quality, evaluator="demo-judge")],
+                             max_queue=2))
+
+
+def _judge(ctx: Context, response_id: str | None, output: str, version: str | None = None) -> None:
+    """Queue the answer for the hallucination judge and, sometimes, record the user's feedback."""
+    if response_id is None or ctx.judge is None:
         return
-    hallucinated = ctx.rng.random() < rate
-    llmotel.record_evaluation(
-        sc.EVAL_HALLUCINATION, score=1.0 if hallucinated else ctx.rng.uniform(0.0, 0.2),
-        label=sc.HALLUCINATION_HALLUCINATED if hallucinated else sc.HALLUCINATION_GROUNDED,
-        response_id=response_id, evaluator="demo-judge", source=sc.EVAL_SOURCE_LLM_JUDGE)
+    from llmotel.evaluators import EvalSample
+
+    attributes = {sc.GEN_AI_PROMPT_VERSION: version} if version else {}
+    ctx.judge.submit(EvalSample(output=output, response_id=response_id, attributes=attributes))
     if ctx.rng.random() < 0.3:
-        negative = ctx.rng.random() < (ctx.profile.negative_feedback_rate + (0.4 if hallucinated else 0.0))
+        negative = ctx.rng.random() < ctx.profile.negative_feedback_rate
         llmotel.record_feedback(score=0.0 if negative else 1.0,
                                 label=sc.FEEDBACK_NEGATIVE if negative else sc.FEEDBACK_POSITIVE,
                                 response_id=response_id)
@@ -160,24 +216,36 @@ def rag_chat(ctx: Context, i: int) -> None:
             search.set_result(docs)
         confidence = max(d["score"] for d in docs)
         context = "\n".join(DOCUMENTS[(i + k) % len(DOCUMENTS)] for k in range(3)) * ctx.profile.context_factor
+        user: Any = f"Context:\n{context}\n\nQuestion: {question}"
+        if rng.random() < 0.1 and not ctx.real:  # a screenshot attached: exported as a placeholder
+            user = [{"type": "text", "text": user},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64," + _SCREENSHOT}}]
         messages = [{"role": "system", "content": SYSTEM_PROMPT + (" Cite the article ids." if version == "v2"
                                                                    else "")},
-                    {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"}]
+                    {"role": "user", "content": user}]
         stream = ctx.openai.chat.completions.create(
             model=model, messages=messages, stream=True, stream_options={"include_usage": True},
             max_tokens=ctx.max_tokens, extra_headers=ctx.headers(model, stream=True))
-        response_id = None
+        if rng.random() < 0.04:  # the user closed the tab: the stream is dropped half-read
+            next(iter(stream), None)
+            del stream
+            return
+        response_id, parts = None, []
         for chunk in stream:
             response_id = response_id or chunk.id
+            if chunk.choices and chunk.choices[0].delta.content:
+                parts.append(chunk.choices[0].delta.content)
         if "order" in question and not ctx.real:
             _order_tool_round(ctx, model, messages)
-        if confidence < 0.6:
-            llmotel.branch("support-chat", "answer", "human_review", outcome="low_confidence",
+        # A config gap: now and then the review queue's node name is missing. branch() counts
+        # that as an instrumentation error and records nothing; the app carries on.
+        review = "" if i % 48 == 3 else "human_review"
+        if confidence < 0.6 or not review:
+            llmotel.branch("support-chat", "answer", review, outcome="low_confidence",
                            condition="retrieval confidence < 0.6", confidence=confidence)
         else:
             llmotel.branch("support-chat", "answer", "respond", outcome="confident", confidence=confidence)
-        rate = ctx.profile.hallucination_rate * (0.5 if version == "v2" else 1.0)
-        _judge(ctx, response_id, rate)
+        _judge(ctx, response_id, "".join(parts), version)
 
 
 def _order_tool_round(ctx: Context, model: str, messages: list[dict[str, Any]]) -> None:
@@ -215,7 +283,7 @@ def agent(ctx: Context, i: int) -> None:
                                                   messages=messages, extra_headers=headers)
             uses = [b for b in reply.content if b.type == "tool_use"]
             if not uses:
-                _judge(ctx, reply.id, ctx.profile.hallucination_rate)
+                _judge(ctx, reply.id, "".join(b.text for b in reply.content if b.type == "text"))
                 return None
             results = []
             for use in uses:
@@ -228,36 +296,47 @@ def agent(ctx: Context, i: int) -> None:
 
 
 def batch(ctx: Context, i: int) -> None:
-    """Nightly summaries: a few documents at once, Claude Haiku and (async) GPT-4o mini."""
+    """Nightly summaries: a few documents at once, Claude Haiku, and (async) GPT-4o mini and
+    the self-hosted model; every summary goes to the summary judge."""
     docs = [DOCUMENTS[(i + k) % len(DOCUMENTS)] * (2 + k) * ctx.profile.context_factor for k in range(3)]
+    if (i // len(ROUND)) % 4 == 1:
+        docs[2] = " ".join(DOCUMENTS) * 60  # a 20 KB report: captured truncated, marked as such
     with llmotel.attributes(tenant_id=ctx.rng.choices(TENANTS, TENANT_WEIGHTS)[0], feature="summaries"), \
             llmotel.workflow("nightly-summaries"):
+        summaries: list[tuple[str | None, str]] = []
         if ctx.anthropic is not None:
             model = ctx.model("claude-haiku-4-5")
             system = [{"type": "text", "text": "Summarise the document in one sentence.",
                        "cache_control": {"type": "ephemeral"}}]
             for doc in docs[:2]:
-                ctx.anthropic.messages.create(model=model, max_tokens=ctx.max_tokens, system=system,
-                                              messages=[{"role": "user", "content": doc}],
-                                              extra_headers=ctx.headers(model))
-        asyncio.run(_summarise_async(ctx, docs))
+                reply = ctx.anthropic.messages.create(model=model, max_tokens=ctx.max_tokens, system=system,
+                                                      messages=[{"role": "user", "content": doc}],
+                                                      extra_headers=ctx.headers(model))
+                summaries.append((reply.id, "".join(b.text for b in reply.content if b.type == "text")))
+        summaries += asyncio.run(_summarise_async(ctx, docs))
+        if ctx.batch_judge is not None:
+            from llmotel.evaluators import EvalSample
+
+            for response_id, text in summaries:
+                ctx.batch_judge.submit(EvalSample(output=text, response_id=response_id))
 
 
-async def _summarise_async(ctx: Context, docs: list[str]) -> None:
-    model = ctx.model("gpt-4o-mini")
+async def _summarise_async(ctx: Context, docs: list[str]) -> list[tuple[str | None, str]]:
     client = ctx.async_openai_factory()
+    models = [ctx.model("gpt-4o-mini"), ctx.model("acme-llama-3-8b"), ctx.model("gpt-4o-mini")]
     try:
         results = await asyncio.gather(*(
             client.chat.completions.create(
                 model=model, max_tokens=ctx.max_tokens, extra_headers=ctx.headers(model),
                 messages=[{"role": "system", "content": "Summarise in one sentence."},
                           {"role": "user", "content": doc}])
-            for doc in docs), return_exceptions=True)
+            for model, doc in zip(models, docs, strict=True)), return_exceptions=True)
     finally:
         await client.close()
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
         raise errors[0]
+    return [(r.id, r.choices[0].message.content or "") for r in results]
 
 
 def embeddings(ctx: Context, i: int) -> None:
@@ -284,7 +363,7 @@ def anthropic_chat(ctx: Context, i: int) -> None:
                 extra_headers=ctx.headers(model, stream=True)) as stream:
             message = stream.get_final_message()
         llmotel.branch("support-chat", "answer", "respond", outcome="confident")
-        _judge(ctx, message.id, ctx.profile.hallucination_rate)
+        _judge(ctx, message.id, "".join(b.text for b in message.content if b.type == "text"), "v1")
     return None
 
 

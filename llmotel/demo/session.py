@@ -10,6 +10,7 @@ answers) serves the metrics on the SDK's Prometheus endpoint instead.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -32,6 +33,13 @@ DEMO_SETTINGS: dict[str, Any] = {
     "include_usage": True,
     "metric_export_interval_ms": 5000,
 }
+
+
+def demo_settings() -> dict[str, Any]:
+    """DEMO_SETTINGS plus the demo app's own (buggy, on purpose) redaction callback."""
+    from llmotel.demo.scenarios import redaction_callback
+
+    return {**DEMO_SETTINGS, "redaction": {"callback": redaction_callback}}
 
 
 @dataclass
@@ -91,6 +99,22 @@ def _target(opts: Options, out: Any) -> Iterator[tuple[str, str | None, str | No
             yield fake.base_url, fake.anthropic_base_url, None
 
 
+class _OneLine(logging.Formatter):
+    """The demo's failures are scripted: llmotel's warnings about them, without tracebacks."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.exc_info = record.exc_text = None
+        return super().format(record)
+
+
+def _demo_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine("  (%(message)s)"))
+    log = logging.getLogger("llmotel")
+    log.addHandler(handler)
+    log.propagate = False
+
+
 def run_demo(opts: Options, out: Any = None) -> int:
     """The whole demo; returns the process exit code."""
     import llmotel
@@ -106,8 +130,9 @@ def run_demo(opts: Options, out: Any = None) -> int:
         print("llmotel demo: --base-url needs --model (the model name the server serves)", file=sys.stderr)
         return 2
     profile = PROFILES[opts.profile]
+    _demo_logging()
     exporters, mode = _export_settings(opts, out)
-    llmotel.init(service_name=opts.service_name, **DEMO_SETTINGS, **exporters)
+    llmotel.init(service_name=opts.service_name, **demo_settings(), **exporters)
     from opentelemetry import trace
 
     summary = SummaryProcessor()

@@ -113,3 +113,35 @@ def free_port() -> Any:
             return s.getsockname()[1]
 
     return pick
+
+
+DEMO_METRICS_SCRIPT = """
+import sys, urllib.request
+import llmotel
+from llmotel.demo import runner
+from llmotel.demo.fake_provider import FakeProvider
+from llmotel.demo.profiles import PROFILES
+from llmotel.demo.session import demo_settings
+port = int(sys.argv[1])
+llmotel.init(service_name="demo-metrics", traces_exporter="none", logs_exporter="none",
+             metrics_exporter="prometheus", prometheus_host="127.0.0.1", prometheus_port=port, **demo_settings())
+with FakeProvider() as fake:
+    runner.run(runner.make_clients(fake.base_url, fake.anthropic_base_url), PROFILES["normal"],
+               duration=0, rps=60, max_requests=100)
+    from llmotel.evaluators import shutdown_all
+    shutdown_all(5)  # the judges' queues drained, as llmotel.shutdown() would
+print(urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode())
+llmotel.shutdown()
+"""
+
+
+def test_demo_emits_every_documented_metric(free_port: Any) -> None:
+    """The demo's own traffic (not a test's) exercises every metric docs/metrics.md lists."""
+    from tests.integration.test_metrics_contract import documented_names, exposed_names
+
+    proc = subprocess.run([sys.executable, "-c", DEMO_METRICS_SCRIPT, str(free_port())], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    emitted = exposed_names(proc.stdout)
+    assert documented_names() - emitted == set(), "documented but not produced by the demo"
+    assert emitted - documented_names() == set(), "produced by the demo but not documented"
