@@ -12,7 +12,8 @@ def _demo(args: argparse.Namespace) -> int:
     opts = Options(duration=args.duration, rps=args.rps, requests=args.requests, profile=args.profile,
                    endpoint=args.endpoint, service_name=args.service_name, local=args.local,
                    no_export=args.no_export, prometheus_port=args.prometheus_port, base_url=args.base_url,
-                   model=args.model, api_key=args.api_key, local_model=args.local_model, seed=args.seed)
+                   model=args.model, api_key=args.api_key, local_model=args.local_model, seed=args.seed,
+                   recover_after=args.recover_after)
     return run_demo(opts)
 
 
@@ -52,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--local-model", action="store_true",
                    help="run against a real small model on loopback (pip install 'llmotel[local]'; "
                         "scripts/fetch-local-model gets the model)")
+    p.add_argument("--recover-after", type=float, metavar="SECONDS",
+                   help="switch an incident profile back to normal after this many seconds (its alerts resolve)")
     p.add_argument("--seed", type=int, default=7, help="random seed (runs are reproducible)")
     p.set_defaults(func=_demo)
     c = sub.add_parser("check", help="show the effective configuration, instrumented libraries and endpoints")

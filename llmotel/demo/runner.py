@@ -30,6 +30,7 @@ class RunResult:
     failures: Counter[str] = field(default_factory=Counter)
     interrupted: bool = False
     seconds: float = 0.0
+    started_at: float = 0.0  # wall clock (time.time()) of the first request
 
 
 @dataclass
@@ -67,21 +68,25 @@ def make_clients(base_url: str, anthropic_base_url: str | None, *, api_key: str 
 
 def run(clients: Clients, profile: Profile, *, duration: float, rps: float, max_requests: int | None = None,
         seed: int = 7, workers: int = 8, progress: TextIO | None = None,
-        stop: threading.Event | None = None) -> RunResult:
+        stop: threading.Event | None = None, recover_after: float | None = None) -> RunResult:
     """Run scenarios for ``duration`` seconds (or ``max_requests``) at ``rps`` requests per second.
 
     Failures of the app's calls (injected errors, a real server refusing) are counted, not
-    raised. Ctrl-C stops starting requests, lets the running ones finish and returns.
+    raised. Ctrl-C stops starting requests, lets the running ones finish and returns. With
+    ``recover_after``, requests started after that many seconds use the ``normal`` profile:
+    the incident ends, and its alerts resolve.
     """
+    from llmotel.demo.profiles import PROFILES
+
     result = RunResult()
     stop = stop or threading.Event()
     lock = threading.Lock()
     # Drained by llmotel.shutdown(), like an app's own runners.
     judge, batch_judge = make_judges(profile, real=clients.real_model is not None)
 
-    def one(i: int) -> None:
+    def one(i: int, current: Profile) -> None:
         ctx = Context(openai=clients.openai, anthropic=clients.anthropic, async_openai_factory=clients.async_openai,
-                      profile=profile, rng=random.Random(seed * 1_000_003 + i), real_model=clients.real_model,
+                      profile=current, rng=random.Random(seed * 1_000_003 + i), real_model=clients.real_model,
                       max_tokens=clients.max_tokens, judge=judge, batch_judge=batch_judge, burst=i % 32 == 5)
         try:
             ROUND[i % len(ROUND)](ctx, i)
@@ -94,6 +99,7 @@ def run(clients: Clients, profile: Profile, *, duration: float, rps: float, max_
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llmotel-demo")
     start = time.monotonic()
+    result.started_at = time.time()
     pending: list[Future[None]] = []
     last_report = 0.0
     try:
@@ -106,7 +112,8 @@ def run(clients: Clients, profile: Profile, *, duration: float, rps: float, max_
             if due > now:
                 stop.wait(min(due - now, 0.25))
             else:
-                pending.append(pool.submit(one, i))
+                recovered = recover_after is not None and now >= recover_after
+                pending.append(pool.submit(one, i, PROFILES["normal"] if recovered else profile))
                 result.started = i = i + 1
                 pending = [f for f in pending if not f.done()]
             if progress is not None and now - last_report >= 1.0:

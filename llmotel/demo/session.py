@@ -60,6 +60,7 @@ class Options:
     api_key: str | None = None
     local_model: bool = False
     seed: int = 7
+    recover_after: float | None = None
 
 
 def _export_settings(opts: Options, out: Any) -> tuple[dict[str, Any], str]:
@@ -115,6 +116,44 @@ def _demo_logging() -> None:
     log.propagate = False
 
 
+@contextlib.contextmanager
+def _local_stack(opts: Options, out: Any) -> Iterator[Any]:
+    """The real Prometheus and Alertmanager of local mode, when they have been fetched."""
+    from llmotel.demo import backends
+
+    if backends.find_binary("prometheus") is None or not backends.rule_files():
+        print("llmotel demo: no Prometheus binary fetched (scripts/fetch-backends), so no rules or alerts run "
+              "here; the metrics are still served for any Prometheus to scrape.", file=out)
+        yield None
+        return
+    with backends.start_local_stack(f"127.0.0.1:{opts.prometheus_port}", opts.service_name) as stack:
+        print(f"llmotel demo: Prometheus {stack.prometheus_url} (the project's rules; alerts at "
+              f"{stack.prometheus_url}/alerts)" + (f", Alertmanager {stack.alertmanager_url} (the project's "
+                                                    "routing, receivers pointed at a local sink)"
+                                                    if stack.alertmanager_url else ""), file=out)
+        yield stack
+
+
+def _alerts_table(records: list[Any], notifications: list[Any], started: float) -> str:
+    """Which alerts fired (and resolved) and what the receivers got."""
+    rows = ["alerts (the project's rules on the real Prometheus):",
+            f"  {'alert':<34} {'labels':<64} {'fired':>7} {'resolved':>9}"]
+    for r in records:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(r.labels.items())
+                          if k in ("severity", "job", "gen_ai_provider_name", "gen_ai_request_model"))
+        fired = f"+{r.fired_at - started:.0f}s" if r.fired_at else "-"
+        resolved = f"+{r.resolved_at - started:.0f}s" if r.resolved_at else "firing"
+        rows.append(f"  {r.name:<34} {labels[:64]:<64} {fired:>7} {resolved:>9}")
+    if not records:
+        rows.append("  none fired")
+    by_channel: dict[str, int] = {}
+    for n in notifications:
+        by_channel[n.channel] = by_channel.get(n.channel, 0) + 1
+    rows.append("notifications Alertmanager delivered (to the local sink): "
+                + (", ".join(f"{k} {v}" for k, v in sorted(by_channel.items())) or "none"))
+    return "\n".join(rows)
+
+
 def run_demo(opts: Options, out: Any = None) -> int:
     """The whole demo; returns the process exit code."""
     import llmotel
@@ -139,16 +178,30 @@ def run_demo(opts: Options, out: Any = None) -> int:
     provider = trace.get_tracer_provider()
     if hasattr(provider, "add_span_processor"):
         provider.add_span_processor(summary)
+    stack_cm = _local_stack(opts, out) if mode == "local" else contextlib.nullcontext()
+    watched: list[Any] = []
+    notifications: list[Any] = []
     try:
-        with _target(opts, out) as (base_url, anthropic_url, real_model):
+        with stack_cm as stack, _target(opts, out) as (base_url, anthropic_url, real_model):
+            watcher = None
+            if stack is not None:
+                from llmotel.demo.backends import AlertWatcher
+
+                watcher = AlertWatcher(stack)
             clients = runner.make_clients(base_url, anthropic_url, api_key=opts.api_key or "demo",
                                           real_model=real_model, max_tokens=24 if real_model else 256)
             length = f"{opts.requests} requests" if opts.requests else f"{opts.duration:.0f} s"
-            print(f"llmotel demo: profile {profile.name!r} ({profile.description}); {opts.rps:g} requests/s "
-                  f"for {length}; Ctrl-C stops", file=out)
+            phase = (f", then 'normal' after {opts.recover_after:g} s" if opts.recover_after is not None
+                     and profile.name != "normal" else "")
+            print(f"llmotel demo: profile {profile.name!r} ({profile.description}){phase}; {opts.rps:g} "
+                  f"requests/s for {length}; Ctrl-C stops", file=out)
             out.flush()
             result = runner.run(clients, profile, duration=opts.duration, rps=opts.rps, max_requests=opts.requests,
-                                seed=opts.seed, progress=runner.stderr_progress())
+                                seed=opts.seed, progress=runner.stderr_progress(),
+                                recover_after=opts.recover_after)
+            if watcher is not None and stack is not None:
+                watched = watcher.stop()
+                notifications = stack.sink.received() if stack.sink is not None else []
     finally:
         llmotel.shutdown()
     failed = sum(result.failures.values())
@@ -156,6 +209,8 @@ def run_demo(opts: Options, out: Any = None) -> int:
           f"{' (interrupted)' if result.interrupted else ''}; {failed} failed as the profile scripted"
           + (f" ({', '.join(f'{k} {v}' for k, v in result.failures.most_common())})" if failed else ""), file=out)
     print("\n" + summary.table(), file=out)
+    if mode == "local" and (watched or notifications):
+        print("\n" + _alerts_table(watched, notifications, result.started_at), file=out)
     if mode == "otlp":
         print(f"\nOpen Grafana at {GRAFANA_URL} (folder 'llmotel'): {', '.join(DASHBOARDS)}.", file=out)
     return 0
