@@ -14,10 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from llmotel.demo import backends
+from tests.backends import require
 
 RULES = """
 groups:
@@ -71,17 +71,9 @@ def test_alertmanager_config_points_every_receiver_at_the_sink(tmp_path: Path) -
     assert receivers["mail"]["webhook_configs"] == [{"url": "http://127.0.0.1:1/email", "send_resolved": True}]
 
 
-def _require_binaries() -> None:
-    missing = [b for b in ("prometheus", "alertmanager") if backends.find_binary(b) is None]
-    if missing:
-        reason = f"no {', '.join(missing)} binary in {backends.bin_dir()} (run scripts/fetch-backends)"
-        if os.environ.get("LLMOTEL_REQUIRE_BACKENDS") == "1":
-            pytest.fail(f"LLMOTEL_REQUIRE_BACKENDS=1 but {reason}", pytrace=False)
-        pytest.skip(reason)
-
-
 def test_demo_local_mode_alert_fires_routes_and_resolves(tmp_path: Path) -> None:
-    _require_binaries()
+    require("prometheus")
+    require("alertmanager")
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "test.yml").write_text(RULES)
     (tmp_path / "alertmanager").mkdir()

@@ -9,8 +9,10 @@ every emitted llmotel/GenAI metric is documented, and every documented one is em
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +55,9 @@ def exposed_names(text: str) -> set[str]:
             if m.group(1).startswith(("gen_ai_", "llmotel_"))}
 
 
-@pytest.fixture
-def scrape(monkeypatch) -> Any:
+@contextlib.contextmanager
+def scrape_provider() -> Iterator[MeterProvider]:
+    """A global MeterProvider whose PrometheusMetricReader feeds prometheus_client's REGISTRY."""
     reader = PrometheusMetricReader()
     provider = MeterProvider(metric_readers=[reader])
     reset_otel_globals()
@@ -63,9 +66,17 @@ def scrape(monkeypatch) -> Any:
     from llmotel import workflows
 
     workflows._reset_for_tests()
-    yield provider
-    provider.shutdown()  # also unregisters the reader's collector from the global registry
-    reset_otel_globals()
+    try:
+        yield provider
+    finally:
+        provider.shutdown()  # also unregisters the reader's collector from the global registry
+        reset_otel_globals()
+
+
+@pytest.fixture
+def scrape() -> Iterator[MeterProvider]:
+    with scrape_provider() as provider:
+        yield provider
 
 
 def traffic(fake: Any) -> None:
@@ -116,7 +127,10 @@ def traffic(fake: Any) -> None:
     runner.shutdown(5)
 
 
-def test_metric_names_match_the_document(fake, scrape, monkeypatch):
+@contextlib.contextmanager
+def instrumented(scrape: Any, monkeypatch: Any) -> Iterator[None]:
+    """openai and anthropic instrumented with the contract settings into ``scrape``'s provider;
+    a simulated llmotel bug on one model drives llmotel_instrumentation_errors."""
     from llmotel.instrumentation.anthropic import AnthropicInstrumentor
     from llmotel.instrumentation.openai import OpenAIInstrumentor
     from llmotel.instrumentation.openai.chat import ChatAccumulator
@@ -138,13 +152,23 @@ def test_metric_names_match_the_document(fake, scrape, monkeypatch):
 
     monkeypatch.setattr(ChatAccumulator, "apply", apply_then_fail_once)
     try:
-        traffic(fake)
-        list(openai.OpenAI(api_key="t", base_url=fake.base_url).chat.completions.create(
-            model="no-such-model-stream", messages=MESSAGES, stream=True))  # llmotel_instrumentation_errors
-        text = generate_latest(REGISTRY).decode()
+        yield
     finally:
         for instrumentor in instrumentors:
             instrumentor.uninstrument()
+
+
+def full_traffic(fake: Any) -> None:
+    """traffic() plus the call that trips the simulated bug."""
+    traffic(fake)
+    list(openai.OpenAI(api_key="t", base_url=fake.base_url).chat.completions.create(
+        model="no-such-model-stream", messages=MESSAGES, stream=True))  # llmotel_instrumentation_errors
+
+
+def test_metric_names_match_the_document(fake, scrape, monkeypatch):
+    with instrumented(scrape, monkeypatch):
+        full_traffic(fake)
+        text = generate_latest(REGISTRY).decode()
     emitted = exposed_names(text)
     documented = documented_names()
     assert len(documented) > 20
