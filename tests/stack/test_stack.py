@@ -1,0 +1,155 @@
+"""The whole stack under Docker: `docker compose up`, instrumented traffic, then the trace in
+Tempo, its events in Loki, the metrics and recording rules in Prometheus and healthy
+datasources in Grafana.
+
+Needs a Docker engine: skipped with the reason when `docker info` fails (the development
+and CI machines of this project have only the client, see ../shared/TOOLCHAIN.md). Uses the
+compose binary from scripts/fetch-backends when the docker CLI has no compose plugin.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = f"llmotel-stack-test-{os.getpid()}"
+SERVICE = "stack-test"
+PASSWORD = "stack-test-password"
+
+
+def _docker_ready() -> str | None:
+    docker = shutil.which("docker")
+    if docker is None:
+        return "no docker CLI"
+    probe = subprocess.run([docker, "info"], capture_output=True, text=True, timeout=30, check=False)
+    if probe.returncode != 0:
+        return f"no Docker engine answers (`docker info`: {probe.stderr.strip().splitlines()[-1:]})"
+    return None
+
+
+def _compose() -> list[str]:
+    plugin = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+    if plugin.returncode == 0:
+        return ["docker", "compose"]
+    return [str(ROOT / ".cache" / "backends" / "bin" / "docker-compose")]
+
+
+def _get(url: str, auth: str | None = None) -> Any:
+    request = urllib.request.Request(url)
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def _until(what: str, check: Any, timeout: float = 180) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except (urllib.error.URLError, OSError, KeyError, IndexError, ValueError) as exc:
+            last = exc
+        time.sleep(2)
+    pytest.fail(f"timed out waiting for {what} (last error: {last})")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    reason = _docker_ready()
+    if reason:
+        pytest.skip(f"stack test needs Docker: {reason}")
+    secrets = tmp_path_factory.mktemp("secrets")
+    (secrets / "slack_webhook_url").write_text("http://127.0.0.1:9/slack\n")
+    (secrets / "pagerduty_routing_key").write_text("stack-test\n")
+    (secrets / "grafana_admin_password").write_text(PASSWORD + "\n")
+    env = {**os.environ, "SECRETS_DIR": str(secrets), "SAMPLING_PERCENTAGE": "100"}
+    compose = [*_compose(), "-p", PROJECT, "-f", str(ROOT / "docker-compose.yml")]
+    up = subprocess.run([*compose, "up", "-d", "--wait", "--wait-timeout", "600"], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=900, check=False)
+    try:
+        assert up.returncode == 0, up.stderr[-4000:]
+        yield
+    finally:
+        subprocess.run([*compose, "down", "-v", "--remove-orphans"], cwd=ROOT, env=env, capture_output=True,
+                       timeout=300, check=False)
+
+
+TRAFFIC = f"""
+import time
+from opentelemetry import trace
+import llmotel, openai
+from llmotel.demo.fake_provider import FakeProvider
+llmotel.init(service_name="{SERVICE}", otlp_endpoint="http://127.0.0.1:4318", capture_content="SPAN_AND_EVENT",
+             metric_export_interval_ms=1000)
+ids = []
+with FakeProvider() as fake:
+    client = openai.OpenAI(api_key="t", base_url=fake.base_url, max_retries=0)
+    deadline = time.monotonic() + 25  # several metric exports, so rates have two points
+    while time.monotonic() < deadline:
+        with trace.get_tracer("stack-test").start_as_current_span("request") as span:
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{{"role": "user", "content": "hi"}}])
+            ids.append(format(span.get_span_context().trace_id, "032x"))
+        time.sleep(0.5)
+llmotel.shutdown()
+print(ids[0])
+"""
+
+
+@pytest.fixture(scope="module")
+def trace_id(stack: None) -> str:
+    proc = subprocess.run([sys.executable, "-c", TRAFFIC], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def test_trace_reaches_tempo(trace_id: str) -> None:
+    found = _until("the trace in Tempo", lambda: _get(f"http://127.0.0.1:3200/api/v2/traces/{trace_id}"))
+    assert "gen_ai.operation.name" in json.dumps(found)
+
+
+def test_events_reach_loki_by_trace_id(trace_id: str) -> None:
+    query = urllib.parse.quote(f'{{service_name="{SERVICE}"}} | trace_id="{trace_id}"')
+    start = int((time.time() - 3600) * 1e9)
+
+    def lines() -> list[Any]:
+        data = _get(f"http://127.0.0.1:3100/loki/api/v1/query_range?query={query}&start={start}&limit=10")
+        return data["data"]["result"]
+
+    assert _until("the events in Loki", lines)
+
+
+def test_metrics_and_recording_rules_reach_prometheus(trace_id: str) -> None:
+    def query(expr: str) -> list[Any]:
+        return _get(f"http://127.0.0.1:9090/api/v1/query?query={urllib.parse.quote(expr)}")["data"]["result"]
+
+    count = f'gen_ai_client_operation_duration_seconds_count{{job="{SERVICE}"}}'
+    raw = _until("the GenAI metrics", lambda: query(count))
+    assert raw[0]["metric"]["service_name"] == SERVICE  # promoted resource attribute
+    assert _until("a recording rule", lambda: query(f'llmotel:requests:rate5m{{job="{SERVICE}"}} > 0'))
+
+
+def test_grafana_datasources_are_healthy(stack: None) -> None:
+    auth = f"admin:{PASSWORD}"
+    for uid in ("prometheus", "tempo", "loki"):
+        health = _until(f"datasource {uid}", lambda uid=uid: _get(
+            f"http://127.0.0.1:3000/api/datasources/uid/{uid}/health", auth))
+        assert health.get("status") == "OK", (uid, health)
+    with pytest.raises(urllib.error.HTTPError):  # no anonymous access
+        _get("http://127.0.0.1:3000/api/datasources")
