@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from tests.backends import ROOT, rule_files, run
+from tests.backends import ROOT, alertmanager, get_json, prometheus, rule_files, run, until
 
 PROMETHEUS = ROOT / "prometheus"
 # The scrape contract with docker-compose.yml: service name and self-metrics port.
@@ -81,3 +81,32 @@ def test_alertmanager_secrets_are_the_ones_compose_mounts() -> None:
     assert files == {"/run/secrets/slack_webhook_url", "/run/secrets/pagerduty_routing_key"}
     assert {f.removeprefix("/run/secrets/") for f in files} <= {s if isinstance(s, str) else s["source"]
                                                                   for s in mounted}
+
+
+def test_the_real_prometheus_loads_the_config_and_every_rule() -> None:
+    # Beyond promtool: the server itself loads the file (container rule path pointed at the
+    # repository) and reports every group healthy. Scrapes of the compose hosts just fail here.
+    text = (PROMETHEUS / "prometheus.yml").read_text().replace("/etc/prometheus/rules", str(PROMETHEUS / "rules"))
+    config = _yaml(PROMETHEUS / "prometheus.yml")
+    jobs = {job["job_name"] for job in config["scrape_configs"]}
+    with prometheus(text) as prom:
+        groups = until("the rule groups", lambda: prom.api("rules")["groups"])
+        # The config as the server parsed it (its targets appear only after ~5 s of discovery).
+        served = yaml.safe_load(prom.api("status/config")["yaml"])
+    assert {job["job_name"] for job in served["scrape_configs"]} == jobs
+    assert served["otlp"]["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
+    loaded = [rule["name"] for group in groups for rule in group["rules"]]
+    assert set(RECORDING_CONTRACT) <= set(loaded)
+    assert all(rule["health"] != "err" for group in groups for rule in group["rules"])
+
+
+def test_the_real_alertmanager_loads_the_config(tmp_path: Path) -> None:
+    # The secrets compose mounts, as files in a temporary folder (amtool never opens them).
+    text = (PROMETHEUS / "alertmanager" / "alertmanager.yml").read_text()
+    for name, value in (("slack_webhook_url", "http://127.0.0.1:9/slack"), ("pagerduty_routing_key", "k")):
+        (tmp_path / name).write_text(value + "\n")
+        text = text.replace(f"/run/secrets/{name}", str(tmp_path / name))
+    with alertmanager(text) as am:
+        status = get_json(f"{am.url}/api/v2/status")
+    receivers = {r["name"] for r in _yaml(PROMETHEUS / "alertmanager" / "alertmanager.yml")["receivers"]}
+    assert {r["name"] for r in yaml.safe_load(status["config"]["original"])["receivers"]} == receivers
