@@ -365,13 +365,14 @@ def _otlp_factory(signal: str, settings: Settings, explicit: set[str]) -> Callab
 
 def _prometheus_reader_class() -> type:
     try:
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from llmotel.telemetry.prometheus_reader import reader_class
+
+        return reader_class()
     except ImportError as error:
         raise ConfigError(
             "metrics_exporter / OTEL_METRICS_EXPORTER='prometheus' needs the Prometheus exporter, "
             f"which cannot be imported ({error}): pip install 'llmotel[prometheus]'"
         ) from error
-    return PrometheusMetricReader
 
 
 def _metric_readers(factories: list[Callable[[], Any]], settings: Settings, state: _State) -> list[Any]:

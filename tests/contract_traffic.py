@@ -16,7 +16,6 @@ import anthropic
 import openai
 import pytest
 from opentelemetry import metrics, trace
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -52,8 +51,11 @@ def exposed_names(text: str) -> set[str]:
 
 @contextlib.contextmanager
 def scrape_provider() -> Iterator[MeterProvider]:
-    """A global MeterProvider whose PrometheusMetricReader feeds prometheus_client's REGISTRY."""
-    reader = PrometheusMetricReader()
+    """A global MeterProvider whose Prometheus reader (the one llmotel.init() installs for
+    OTEL_METRICS_EXPORTER=prometheus) feeds prometheus_client's REGISTRY."""
+    from llmotel.telemetry.prometheus_reader import reader_class
+
+    reader = reader_class()()
     provider = MeterProvider(metric_readers=[reader])
     reset_otel_globals()
     trace.set_tracer_provider(TracerProvider())
