@@ -73,7 +73,10 @@ def reader_class() -> type:
             self._registry.unregister(stock)
             collector = _UnionCollector.__new__(_UnionCollector)
             collector.__dict__.update(stock.__dict__)  # same options as the stock one was given
-            self._collector = collector
+            # register() collects once to learn the names: not through the reader yet (as upstream).
+            collector._callback = None
             self._registry.register(collector)
+            collector._callback = self.collect
+            self._collector = collector
 
     return LlmotelPrometheusMetricReader
