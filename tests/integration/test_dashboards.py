@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import json
@@ -29,6 +30,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -37,7 +39,7 @@ import pytest
 import yaml
 from opentelemetry import _logs, trace
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import InMemoryLogExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -47,6 +49,7 @@ from prometheus_client import REGISTRY, start_http_server
 import llmotel
 from llmotel import semconv
 from llmotel.attribution import ATTRIBUTE_NAMES
+from llmotel.config import Settings
 from tests import backends, contract_traffic
 from tests.backends import ROOT, Prometheus, free_port, prometheus, rule_files, until
 from tests.contract_traffic import MESSAGES, full_traffic, instrumented, scrape_provider
@@ -128,7 +131,8 @@ def attributed_traffic(fake: Any) -> None:
 
 
 def load_with(extra: dict[str, str]) -> Any:
-    real = contract_traffic.Settings.load
+    """contract_traffic's Settings.load with ``extra`` settings on top of the contract's."""
+    real = Settings.load
 
     def load(**kwargs: Any) -> Any:
         return real(**{**kwargs, **extra})
@@ -143,12 +147,12 @@ def telemetry(fake: Any) -> Iterator[dict[str, Any]]:
     # The contract settings plus prompt versions as metric labels and content on events (the
     # prompt explorer reads them there); the contract provider plus a resource that has an
     # environment (the dashboards' environment variable reads it from target_info).
-    mp.setattr(contract_traffic.Settings, "load", staticmethod(load_with(
+    mp.setattr(contract_traffic, "Settings", SimpleNamespace(load=load_with(
         {"metric_attributes": "tenant_id,feature,prompt_version", "capture_content": "span_and_event"})))
     mp.setattr(contract_traffic, "MeterProvider", functools.partial(MeterProvider, resource=Resource.create(
         {"service.name": JOB, "deployment.environment.name": ENVIRONMENT})))
     port = free_port()
-    spans, events = InMemorySpanExporter(), InMemoryLogExporter()
+    spans, events = InMemorySpanExporter(), InMemoryLogRecordExporter()
     config = yaml.safe_dump({"scrape_configs": [
         {"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
         {"job_name": "prometheus", "static_configs": [{"targets": ["PROMETHEUS"]}]}]})
@@ -380,7 +384,7 @@ def test_grafana_loads_dashboards(tmp_path: Path) -> None:
            "-v", f"{BOARDS}:/var/lib/grafana/dashboards:ro", grafana_image()]
     subprocess.run(run, check=True, capture_output=True, timeout=300)
     try:
-        auth = {"Authorization": "Basic " + __import__("base64").b64encode(b"admin:test-only").decode()}
+        auth = {"Authorization": "Basic " + base64.b64encode(b"admin:test-only").decode()}
 
         def api(path: str) -> Any:
             try:
