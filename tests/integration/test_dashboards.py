@@ -407,4 +407,6 @@ def test_grafana_loads_dashboards(tmp_path: Path) -> None:
     finally:
         logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True, timeout=30, check=False)
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60, check=False)
-    assert not re.search(r"level=error.*(dashboard|provisioning)", logs.stdout + logs.stderr, re.I), logs.stderr[-3000:]
+    # Only the dashboard provisioner's own errors: the datasources' backends are not running here.
+    errors = re.findall(r"^.*logger=provisioning\.dashboard.*level=error.*$", logs.stdout + logs.stderr, re.M)
+    assert not errors, errors
