@@ -6,15 +6,27 @@ import argparse
 import sys
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the demo like Ctrl-C: its backends and spans are closed
+
+
 def _demo(args: argparse.Namespace) -> int:
+    import signal
+
     from llmotel.demo.session import Options, run_demo
+
+    signal.signal(signal.SIGTERM, _interrupt)
 
     opts = Options(duration=args.duration, rps=args.rps, requests=args.requests, profile=args.profile,
                    endpoint=args.endpoint, service_name=args.service_name, local=args.local,
                    no_export=args.no_export, prometheus_port=args.prometheus_port, base_url=args.base_url,
                    model=args.model, api_key=args.api_key, local_model=args.local_model, seed=args.seed,
                    recover_after=args.recover_after)
-    return run_demo(opts)
+    try:
+        return run_demo(opts)
+    except KeyboardInterrupt:  # before the traffic started (or after it): nothing to summarise
+        print("llmotel demo: interrupted", file=sys.stderr)
+        return 130
 
 
 def _check(args: argparse.Namespace) -> int:

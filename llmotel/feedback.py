@@ -417,14 +417,13 @@ def _content(value: str | None) -> str | None:
 def _capture_settings() -> Any:
     """The settings when content capture includes events, else ``None``."""
     try:
-        from llmotel import sdk
-        from llmotel.config import Settings
+        # The init() settings, else the environment's resolved once and cached (an invalid
+        # environment resolves to the defaults: capture off, fail closed).
+        from llmotel.workflows import _settings
 
-        settings = sdk.get_settings()
-        if settings is None:
-            settings = Settings.load()
+        settings = _settings()
         return settings if settings.content_on_event else None
-    except Exception:  # an invalid environment: fail closed, capture nothing
+    except Exception:  # fail closed, capture nothing
         return None
 
 

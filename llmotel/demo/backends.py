@@ -281,9 +281,22 @@ def start_local_stack(scrape_target: str, job: str, *, interval: str = "1s",
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec (Linux): SIGTERM when the demo dies, even by SIGKILL."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    # A killed demo must not leave Prometheus and Alertmanager running on the machine.
+    import sys
+
     with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     proc.log_path = str(log)  # type: ignore[attr-defined]  # for wait_http's error message
     return proc
 

@@ -4,8 +4,9 @@ Each scenario is one user request of a realistic app, with llmotel's attribution
 workflow, feedback and evaluation APIs used the way an app would use them:
 
 - ``rag_chat``: support chat — retrieval, a streamed answer, a tool call, and a branch to
-  human review when retrieval confidence is low; an A/B split of prompt versions; a
-  hallucination verdict and user feedback on the answer.
+  human review when retrieval confidence is low; a follow-up question in the same
+  conversation on the Responses API; an A/B split of prompt versions; a hallucination
+  verdict and user feedback on the answer.
 - ``agent``: a research agent on Anthropic calling several tools in a loop.
 - ``batch``: nightly summarisation — a batch of documents summarised concurrently.
 - ``embeddings``: indexing new documents.
@@ -200,14 +201,16 @@ def _judge(ctx: Context, response_id: str | None, output: str, version: str | No
 
 
 def rag_chat(ctx: Context, i: int) -> None:
-    """Support chat: retrieve, stream an answer, maybe call a tool, maybe hand over to a human."""
+    """Support chat: retrieve, stream an answer, maybe call a tool, a follow-up, maybe hand over to a human."""
     rng = ctx.rng
     question = QUESTIONS[i % len(QUESTIONS)]
     model = ctx.model(CHAT_MODELS[(i // 4) % len(CHAT_MODELS)])
     version = "v2" if rng.random() < 0.5 else "v1"
-    with llmotel.attributes(**_who(ctx), feature="support-chat", prompt_name="support-answer",
+    who = _who(ctx)
+    conversation = f"conv_{who['session_id']}"
+    with llmotel.attributes(**who, feature="support-chat", prompt_name="support-answer",
                             prompt_version=version, experiment="support-prompt-ab"), \
-            llmotel.workflow("support-chat"):
+            llmotel.workflow("support-chat", conversation_id=conversation):
         with llmotel.retrieval("kb-articles", top_k=4, query=question) as search:
             unsure = rng.random() < ctx.profile.low_confidence_rate
             docs = [{"id": f"kb-{(i + k) % len(DOCUMENTS)}", "score": round(rng.uniform(0.2, 0.5) if unsure
@@ -237,6 +240,12 @@ def rag_chat(ctx: Context, i: int) -> None:
                 parts.append(chunk.choices[0].delta.content)
         if "order" in question and not ctx.real:
             _order_tool_round(ctx, model, messages)
+        if (i // len(ROUND)) % 2 == 0 and not ctx.real:
+            # A follow-up in the same conversation on the Responses API (servers other than
+            # the fake one seldom implement conversations, hence not with --base-url).
+            ctx.openai.responses.create(model=model, input="Thanks. And how long does that usually take?",
+                                        conversation=conversation, max_output_tokens=ctx.max_tokens,
+                                        extra_headers=ctx.headers(model))
         # A config gap: now and then the review queue's node name is missing. branch() counts
         # that as an instrumentation error and records nothing; the app carries on.
         review = "" if i % 48 == 3 else "human_review"

@@ -137,15 +137,17 @@ def _local_stack(opts: Options, out: Any) -> Iterator[Any]:
 def _alerts_table(records: list[Any], notifications: list[Any], started: float) -> str:
     """Which alerts fired (and resolved) and what the receivers got."""
     rows = ["alerts (the project's rules on the real Prometheus):",
-            f"  {'alert':<34} {'labels':<64} {'fired':>7} {'resolved':>9}"]
+            f"  {'alert':<34} {'severity':<9} {'provider':<10} {'model':<24} {'fired':>7} {'resolved':>9}"]
     for r in records:
-        labels = ",".join(f"{k}={v}" for k, v in sorted(r.labels.items())
-                          if k in ("severity", "job", "gen_ai_provider_name", "gen_ai_request_model"))
         fired = f"+{r.fired_at - started:.0f}s" if r.fired_at else "-"
         resolved = f"+{r.resolved_at - started:.0f}s" if r.resolved_at else "firing"
-        rows.append(f"  {r.name:<34} {labels[:64]:<64} {fired:>7} {resolved:>9}")
+        rows.append(f"  {r.name:<34} {r.labels.get('severity', '-'):<9} "
+                    f"{r.labels.get('gen_ai_provider_name', '-'):<10} {r.labels.get('gen_ai_request_model', '-'):<24} "
+                    f"{fired:>7} {resolved:>9}")
     if not records:
         rows.append("  none fired")
+    if any(r.name == "Watchdog" for r in records):
+        rows.append("  (Watchdog always fires: it is the heartbeat that proves the alerting path works)")
     by_channel: dict[str, int] = {}
     for n in notifications:
         by_channel[n.channel] = by_channel.get(n.channel, 0) + 1

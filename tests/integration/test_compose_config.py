@@ -21,7 +21,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 def resolved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """`docker compose config` output (interpolated, normalised) with placeholder secret files."""
     secrets = tmp_path_factory.mktemp("secrets")
-    for name in ("slack_webhook_url", "pagerduty_routing_key", "grafana_admin_password"):
+    for name in ("slack_webhook_url", "pagerduty_routing_key", "smtp_password", "grafana_admin_password"):
         (secrets / name).write_text("placeholder\n")
     env = {"PATH": "/usr/bin:/bin", "SECRETS_DIR": str(secrets), "HOME": str(secrets)}
     proc = subprocess.run([str(require("docker-compose")), "-f", str(COMPOSE_FILE), "config"], cwd=ROOT,
@@ -157,6 +157,16 @@ def test_alertmanager_secrets_match_its_config(resolved: dict[str, Any]) -> None
     config = (ROOT / "prometheus" / "alertmanager" / "alertmanager.yml").read_text()
     used = set(re.findall(r"/run/secrets/[a-z_]+", config))
     assert used and used <= mounted, (used, mounted)
+
+
+def test_prometheus_retention_covers_the_longest_rule_window(resolved: dict[str, Any]) -> None:
+    """The monthly budget alerts sum 30 days of cost: with less retention they silently under-count."""
+    command = resolved["services"]["prometheus"]["command"]
+    retention = next(c.split("=", 1)[1] for c in command if c.startswith("--storage.tsdb.retention.time="))
+    assert retention.endswith("d"), retention
+    rules = "".join(p.read_text() for p in (ROOT / "prometheus" / "rules").glob("*.yml"))
+    longest = max(int(days) for days in re.findall(r"\[(\d+)d[\]:]", rules))
+    assert longest >= 30 and int(retention[:-1]) > longest, (retention, longest)
 
 
 def test_no_secret_is_committed() -> None:

@@ -3,10 +3,11 @@
 - The committed JSON is exactly what the code generates.
 - Every PromQL query (panel targets and variable queries), with the variables substituted as
   Grafana would for "All", runs against the real Prometheus 3.5 fed with real llmotel
-  telemetry and returns data: the openai and anthropic SDKs call the fake provider (the
-  metrics-contract traffic, which produces every documented metric, plus attributed calls,
-  feedback and evaluations), the SDK's Prometheus exporter serves the metrics on 127.0.0.1,
-  Prometheus scrapes it every second and evaluates the project's rule files unchanged.
+  telemetry and returns data: ``llmotel.init()`` with the demo's settings and the demo's own
+  scenarios (``llmotel demo``, normal profile: every documented metric, tenants, prompt
+  versions, workflows, feedback and evaluations) through the openai and anthropic SDKs to
+  the fake provider, the SDK's Prometheus exporter serving the metrics on 127.0.0.1,
+  Prometheus scraping it every second and evaluating the project's rule files unchanged.
   Panels that can only be empty in a healthy system or without the compose stack are listed
   in EMPTY_OK with a reason; a listed panel that has data fails too, so the list stays honest.
 - Every LogQL and TraceQL query uses only names the project emits: Loki index labels from
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
 import json
 import math
 import re
@@ -30,18 +30,17 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import openai
 import pytest
 import yaml
-from opentelemetry import _logs, trace
+from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY, start_http_server
@@ -49,10 +48,9 @@ from prometheus_client import REGISTRY, start_http_server
 import llmotel
 from llmotel import semconv
 from llmotel.attribution import ATTRIBUTE_NAMES
-from llmotel.config import Settings
-from tests import backends, contract_traffic
+from tests import backends
 from tests.backends import ROOT, Prometheus, free_port, prometheus, rule_files, until
-from tests.contract_traffic import MESSAGES, full_traffic, instrumented, scrape_provider
+from tests.otel_globals import reset_otel_globals
 
 BOARDS = ROOT / "grafana" / "dashboards"
 JOB = "dashboards-app"
@@ -114,74 +112,69 @@ def substitute(expr: str) -> str:
 # --- real telemetry into a real Prometheus ----------------------------------------------
 
 
-def attributed_traffic(fake: Any) -> None:
-    """Calls with every allow-listed attribution label, users and sessions, feedback and a hallucination."""
-    oa = openai.OpenAI(api_key="t", base_url=fake.base_url, max_retries=0)
-    for tenant, version in (("acme", "v1"), ("globex", "v2")):
-        with llmotel.attributes(tenant_id=tenant, feature="search", prompt_version=version, user_id=f"u-{tenant}",
-                                session_id=f"s-{tenant}"):
-            call = oa.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
-            list(oa.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True,
-                                            stream_options={"include_usage": True}))
-            oa.responses.create(model="gpt-4o-mini", input="hello", conversation=f"conv-{tenant}")
-            labels = {semconv.GEN_AI_PROMPT_VERSION: version, semconv.LLMOTEL_FEATURE: "search"}
-            llmotel.record_evaluation("hallucination", score=1.0, label="hallucinated", response_id=call.id,
-                                      attributes=labels)
-            llmotel.record_feedback(label="positive", response_id=call.id, attributes=labels)
+def demo_traffic(fake: Any, seed: int) -> None:
+    """One round of the demo's own traffic (``llmotel demo``'s scenarios, normal profile), judges drained."""
+    from llmotel.demo import runner
+    from llmotel.demo.profiles import PROFILES
+    from llmotel.evaluators import shutdown_all
 
-
-def load_with(extra: dict[str, str]) -> Any:
-    """contract_traffic's Settings.load with ``extra`` settings on top of the contract's."""
-    real = Settings.load
-
-    def load(**kwargs: Any) -> Any:
-        return real(**{**kwargs, **extra})
-
-    return load
+    result = runner.run(runner.make_clients(fake.base_url, fake.anthropic_base_url), PROFILES["normal"],
+                        duration=0, rps=80, max_requests=120, seed=seed)
+    assert result.finished == 120, result
+    shutdown_all(5)
 
 
 @pytest.fixture(scope="module")
 def telemetry(fake: Any) -> Iterator[dict[str, Any]]:
-    """A real Prometheus scraping the SDK's exporter after real traffic; spans and events kept in memory."""
-    mp = pytest.MonkeyPatch()
-    # The contract settings plus prompt versions as metric labels and content on events (the
-    # prompt explorer reads them there); the contract provider plus a resource that has an
-    # environment (the dashboards' environment variable reads it from target_info).
-    mp.setattr(contract_traffic, "Settings", SimpleNamespace(load=load_with(
-        {"metric_attributes": "tenant_id,feature,prompt_version", "capture_content": "span_and_event"})))
-    mp.setattr(contract_traffic, "MeterProvider", functools.partial(MeterProvider, resource=Resource.create(
-        {"service.name": JOB, "deployment.environment.name": ENVIRONMENT})))
-    port = free_port()
+    """``llmotel.init()`` with the demo's settings, on global providers that keep spans and events
+    in memory and serve metrics to a real Prometheus; the demo's traffic, twice."""
+    from llmotel import workflows
+    from llmotel.demo.session import demo_settings
+    from llmotel.telemetry.prometheus_reader import reader_class
+
+    llmotel.shutdown()
+    reset_otel_globals()
+    workflows._reset_for_tests()
+    # A resource with an environment: the dashboards' environment variable reads it from target_info.
+    resource = Resource.create({"service.name": JOB, "deployment.environment.name": ENVIRONMENT})
     spans, events = InMemorySpanExporter(), InMemoryLogRecordExporter()
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(events))
+    meter_provider = MeterProvider(metric_readers=[reader_class()()], resource=resource)
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+    _logs.set_logger_provider(logger_provider)
+    # Port 0: the endpoint holds its port before Prometheus picks its own (no clash).
+    server, _ = start_http_server(0, addr="127.0.0.1", registry=REGISTRY)
     config = yaml.safe_dump({"scrape_configs": [
-        {"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
+        {"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{server.server_port}"]}]},
         {"job_name": "prometheus", "static_configs": [{"targets": ["PROMETHEUS"]}]}]})
-    with scrape_provider() as provider:
-        trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(spans))  # type: ignore[attr-defined]
-        logger_provider = LoggerProvider(resource=Resource.create({"service.name": JOB}))
-        logger_provider.add_log_record_processor(SimpleLogRecordProcessor(events))
-        _logs.set_logger_provider(logger_provider)
-        with instrumented(provider, mp), _self_scraping_prometheus(config, mp) as prom:
-            server, _ = start_http_server(port, addr="127.0.0.1", registry=REGISTRY)
-            try:
-                scrapes = f'count_over_time(up{{job="{JOB}"}}[5m])'
-                full_traffic(fake)
-                attributed_traffic(fake)
-                until("the first scrape", lambda: prom.query('count({__name__=~"gen_ai_.+"})'))
-                first = float(prom.query(scrapes)[0]["value"][1])
-                # Again, so every counter increases inside the rate windows.
-                full_traffic(fake)
-                attributed_traffic(fake)
-                until("two scrapes after the second round",
-                      lambda: float(prom.query(scrapes)[0]["value"][1]) >= first + 2)
-                until("the recording rules", lambda: prom.query("llmotel:error_ratio:rate5m >= 0")
-                      and prom.query("llmotel:ttft_seconds:p95_5m >= 0"), timeout=20)
-                yield {"prom": prom, "spans": spans.get_finished_spans(), "events": events.get_finished_logs()}
-            finally:
-                server.shutdown()
-                server.server_close()
-                mp.undo()
-                logger_provider.shutdown()
+    mp = pytest.MonkeyPatch()
+    try:
+        llmotel.init(service_name=JOB, instrument=("openai", "anthropic"), **demo_settings())
+        with _self_scraping_prometheus(config, mp) as prom:
+            scrapes = f'count_over_time(up{{job="{JOB}"}}[5m])'
+            demo_traffic(fake, seed=1)
+            until("the first scrape", lambda: prom.query('count({__name__=~"gen_ai_.+"})'))
+            first = float(prom.query(scrapes)[0]["value"][1])
+            # Again, so every counter increases inside the rate windows.
+            demo_traffic(fake, seed=2)
+            until("two scrapes after the second round",
+                  lambda: float(prom.query(scrapes)[0]["value"][1]) >= first + 2)
+            until("the recording rules", lambda: prom.query("llmotel:error_ratio:rate5m >= 0")
+                  and prom.query("llmotel:ttft_seconds:p95_5m >= 0"), timeout=20)
+            yield {"prom": prom, "spans": spans.get_finished_spans(), "events": events.get_finished_logs()}
+    finally:
+        server.shutdown()
+        server.server_close()
+        mp.undo()
+        llmotel.shutdown()
+        for provider in (tracer_provider, meter_provider, logger_provider):
+            provider.shutdown()  # the meter provider also unregisters its reader from REGISTRY
+        reset_otel_globals()
+        workflows._reset_for_tests()
 
 
 @contextlib.contextmanager
@@ -191,6 +184,7 @@ def _self_scraping_prometheus(config: str, mp: pytest.MonkeyPatch) -> Iterator[P
     port = free_port()
     mp.setattr(backends, "free_port", lambda: port)
     with prometheus(config.replace("PROMETHEUS", f"127.0.0.1:{port}"), rule_files()) as prom:
+        mp.undo()  # only this Prometheus gets the fixed port
         yield prom
 
 

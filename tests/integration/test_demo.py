@@ -11,8 +11,7 @@ import subprocess
 import sys
 from typing import Any
 
-import pytest
-
+from llmotel.demo.backends import free_port
 from llmotel.demo.scenarios import CHAT_MODELS, EMBEDDING_MODEL, MODELS
 
 DEAD = "http://127.0.0.1:9"  # nothing listens there
@@ -32,7 +31,7 @@ def rows(out: str) -> dict[str, list[str]]:
     return {line.split()[1]: line.split() for line in out.splitlines() if line.startswith(("openai ", "anthropic "))}
 
 
-def test_demo_covers_every_scenario_and_model(free_port: Any) -> None:
+def test_demo_covers_every_scenario_and_model() -> None:
     proc = demo("--requests", "48", "--rps", "40", "--prometheus-port", str(free_port()))
     out = proc.stdout
     assert f"no OTLP collector answers at {DEAD}: local mode" in out
@@ -47,7 +46,7 @@ def test_demo_covers_every_scenario_and_model(free_port: Any) -> None:
     assert "48 requests" in out
 
 
-def test_outage_profile_fails_the_openai_calls(free_port: Any) -> None:
+def test_outage_profile_fails_the_openai_calls() -> None:
     out = demo("--requests", "24", "--rps", "40", "--profile", "outage", "--no-export").stdout
     table = rows(out)
     openai_calls = sum(int(c[2]) for c in table.values() if c[0] == "openai")
@@ -103,18 +102,6 @@ def test_check_with_a_listening_collector(fake: Any) -> None:
     assert "ok   OTLP/HTTP" in proc.stdout
 
 
-@pytest.fixture
-def free_port() -> Any:
-    import socket
-
-    def pick() -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
-
-    return pick
-
-
 DEMO_METRICS_SCRIPT = """
 import sys, urllib.request
 import llmotel
@@ -135,7 +122,7 @@ llmotel.shutdown()
 """
 
 
-def test_demo_emits_every_documented_metric(free_port: Any) -> None:
+def test_demo_emits_every_documented_metric() -> None:
     """The demo's own traffic (not a test's) exercises every metric docs/metrics.md lists."""
     from tests.integration.test_metrics_contract import documented_names, exposed_names
 

@@ -25,7 +25,7 @@ from opentelemetry.trace import SpanContext, TraceFlags
 
 import llmotel
 import llmotel.instrumentation
-from llmotel import evaluators, feedback
+from llmotel import evaluators, feedback, workflows
 from llmotel import semconv as sc
 from llmotel.config import ENV_CAPTURE_CONTENT
 from llmotel.evaluators import (
@@ -106,11 +106,13 @@ def g(monkeypatch) -> Iterator[Globals]:
             monkeypatch.delenv(name)
     llmotel.shutdown()
     reset_otel_globals()
+    workflows._reset_for_tests()  # the environment's settings are cached: this test sets its own
     globals_ = Globals()
     yield globals_
     globals_.shutdown()
     llmotel.shutdown()
     reset_otel_globals()
+    workflows._reset_for_tests()
 
 
 def rid() -> str:
