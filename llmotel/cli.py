@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--local", action="store_true",
                    help="local mode: no collector; metrics on the SDK's Prometheus endpoint "
                         "(also chosen automatically when no collector answers)")
-    p.add_argument("--prometheus-port", type=int, default=9464, help="local mode's /metrics port (default 9464)")
+    p.add_argument("--prometheus-port", type=int,
+                   help="local mode's /metrics port (default 9464, or a free port when 9464 is taken)")
     p.add_argument("--no-export", action="store_true", help="export nothing, only print the summary")
     p.add_argument("--service-name", default="llmotel-demo", help="service.name of the demo app")
     p.add_argument("--base-url", help="drive a real OpenAI-compatible server (Ollama, vLLM, llama.cpp) "

@@ -20,6 +20,7 @@ from typing import Any
 from llmotel.check import reachable
 
 DEFAULT_ENDPOINT = "http://localhost:4318"
+DEFAULT_PROMETHEUS_PORT = 9464
 GRAFANA_URL = "http://localhost:3000"
 DASHBOARDS = ("llmotel / Overview", "llmotel / Latency", "llmotel / Cost and tokens", "llmotel / Quality",
               "llmotel / Workflows and agents")
@@ -54,13 +55,24 @@ class Options:
     service_name: str = "llmotel-demo"
     local: bool = False
     no_export: bool = False
-    prometheus_port: int = 9464
+    prometheus_port: int | None = None  # None: 9464, or a free port when 9464 is taken
     base_url: str | None = None
     model: str | None = None
     api_key: str | None = None
     local_model: bool = False
     seed: int = 7
     recover_after: float | None = None
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _export_settings(opts: Options, out: Any) -> tuple[dict[str, Any], str]:
@@ -74,6 +86,14 @@ def _export_settings(opts: Options, out: Any) -> tuple[dict[str, Any], str]:
     if not opts.local:
         print(f"llmotel demo: no OTLP collector answers at {endpoint}: local mode "
               "(start the stack with `docker compose up`, or pass --endpoint URL).", file=out)
+    if opts.prometheus_port is None:
+        opts.prometheus_port = DEFAULT_PROMETHEUS_PORT
+        if not _port_free(DEFAULT_PROMETHEUS_PORT):
+            from llmotel.demo.backends import free_port
+
+            opts.prometheus_port = free_port()
+            print(f"llmotel demo: port {DEFAULT_PROMETHEUS_PORT} is taken, using {opts.prometheus_port} "
+                  "(--prometheus-port to choose)", file=out)
     print(f"llmotel demo: metrics on the SDK's Prometheus endpoint http://127.0.0.1:{opts.prometheus_port}/metrics",
           file=out)
     return {"traces_exporter": "none", "logs_exporter": "none", "metrics_exporter": "prometheus",
@@ -173,7 +193,11 @@ def run_demo(opts: Options, out: Any = None) -> int:
     profile = PROFILES[opts.profile]
     _demo_logging()
     exporters, mode = _export_settings(opts, out)
-    llmotel.init(service_name=opts.service_name, **demo_settings(), **exporters)
+    try:
+        llmotel.init(service_name=opts.service_name, **demo_settings(), **exporters)
+    except llmotel.ConfigError as exc:  # e.g. an explicit --prometheus-port that is taken
+        print(f"llmotel demo: {exc}", file=sys.stderr)
+        return 2
     from opentelemetry import trace
 
     summary = SummaryProcessor()
@@ -214,5 +238,9 @@ def run_demo(opts: Options, out: Any = None) -> int:
     if mode == "local" and (watched or notifications):
         print("\n" + _alerts_table(watched, notifications, result.started_at), file=out)
     if mode == "otlp":
-        print(f"\nOpen Grafana at {GRAFANA_URL} (folder 'llmotel'): {', '.join(DASHBOARDS)}.", file=out)
+        print(f"\nOpen Grafana at {GRAFANA_URL}/d/llmotel-overview (folder 'llmotel'): {', '.join(DASHBOARDS)}.",
+              file=out)
+        if profile.name != "normal":
+            print(f"The incident's alerts: {GRAFANA_URL}/d/llmotel-alerts, Alertmanager http://localhost:9093 "
+                  "(rules fire after their 'for' window; docs/alerts.md lists them).", file=out)
     return 0

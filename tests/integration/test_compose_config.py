@@ -169,6 +169,18 @@ def test_prometheus_retention_covers_the_longest_rule_window(resolved: dict[str,
     assert longest >= 30 and int(retention[:-1]) > longest, (retention, longest)
 
 
+def test_every_secret_has_an_example_or_is_generated() -> None:
+    """The setup recipe (README, docs/stack.md) copies each example and generates the Grafana password."""
+    declared = set(yaml.safe_load(COMPOSE_FILE.read_text())["secrets"])
+    examples = {p.stem for p in (ROOT / "secrets").glob("*.example")}
+    assert declared == examples | {"grafana_admin_password"}, (declared, examples)
+    for doc in ("README.md", "docs/stack.md", ".env.example"):
+        text = (ROOT / doc).read_text()
+        for name in examples:
+            assert f"cp secrets/{name}.example secrets/{name}" in text, (doc, name)
+        assert "secrets/grafana_admin_password" in text, doc
+
+
 def test_no_secret_is_committed() -> None:
     ignored = (ROOT / ".gitignore").read_text()
     assert ".env" in ignored.split() and "secrets/*" in ignored.split()

@@ -232,9 +232,11 @@ def test_committed_dashboards_are_what_the_code_generates() -> None:
 
 def test_dashboards_have_the_agreed_titles_uids_and_links() -> None:
     from grafana.dashgen.core import DASHBOARDS
+    from llmotel.demo import session
 
     found = boards()
     assert {uid: b["title"] for uid, b in found.items()} == DASHBOARDS
+    assert set(session.DASHBOARDS) <= set(DASHBOARDS.values())  # the names the demo tells users to open
     for uid, b in found.items():
         assert {link["url"] for link in b["links"]} == {f"/d/{other}" for other in DASHBOARDS if other != uid}
         titles = [p["title"] for p in panels(b) if p["type"] != "row"]

@@ -6,9 +6,11 @@ providers), against the built-in fake provider over HTTP on 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from llmotel.demo.backends import free_port
@@ -74,9 +76,14 @@ def test_unknown_profile_is_refused() -> None:
     assert proc.returncode == 2 and "invalid choice: 'chaos'" in proc.stderr
 
 
+def llmotel_script() -> str:
+    """The ``llmotel`` console script of this venv (the README runs ``.venv/bin/llmotel``)."""
+    return str(Path(sys.executable).with_name("llmotel"))
+
+
 def test_check_reports_configuration_libraries_and_endpoints() -> None:
     env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": DEAD, "LLMOTEL_INSTRUMENT": "openai"}
-    proc = subprocess.run([sys.executable, "-m", "llmotel.cli", "check"], env=env,
+    proc = subprocess.run([llmotel_script(), "check"], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     out = proc.stdout
     assert proc.returncode == 1, out  # the collector does not answer
@@ -132,3 +139,55 @@ def test_demo_emits_every_documented_metric() -> None:
     emitted = exposed_names(proc.stdout)
     assert documented_names() - emitted == set(), "documented but not produced by the demo"
     assert emitted - documented_names() == set(), "produced by the demo but not documented"
+
+
+def test_demo_exports_otlp_to_a_listening_collector() -> None:
+    """The compose path: a collector answers, so the demo sends spans, metrics and events over
+    OTLP/HTTP (here to a real protobuf-decoding receiver on loopback) and says where to look."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from tests.integration import test_otlp_export as otlp
+
+    receiver = otlp.HttpReceiver()
+    receiver.thread.start()
+    endpoint = f"http://127.0.0.1:{receiver.port}"
+    try:
+        out = demo("--requests", "18", "--rps", "40", "--profile", "outage", "--endpoint", endpoint).stdout
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+    assert f"exporting OTLP to {endpoint}" in out and "local mode" not in out
+    assert "http://localhost:3000/d/llmotel-overview" in out and "/d/llmotel-alerts" in out
+    spans = otlp.spans_of(receiver.decoded("/v1/traces", ExportTraceServiceRequest))
+    assert {resource["service.name"] for resource, _ in spans} == {"llmotel-demo"}
+    names = {span.name for _, span in spans}
+    assert {"invoke_workflow support-chat", "invoke_agent researcher"} <= names, names
+    assert any(n.startswith("chat gpt-") for n in names) and any(n.startswith("embeddings ") for n in names)
+    metrics = {m.name for _, m in otlp.metrics_of(receiver.decoded("/v1/metrics", ExportMetricsServiceRequest))}
+    assert {"gen_ai.client.operation.duration", "gen_ai.client.token.usage", "llmotel.cost.usd"} <= metrics, metrics
+    events = otlp.logs_of(receiver.decoded("/v1/logs", ExportLogsServiceRequest))
+    assert {r.event_name for _, r in events} >= {"gen_ai.client.inference.operation.details"}, events[:3]
+
+
+def test_a_taken_prometheus_port_is_a_clear_error_or_avoided() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": DEAD}
+        proc = subprocess.run([sys.executable, "-m", "llmotel.cli", "demo", "--requests", "4", "--prometheus-port",
+                               str(port)], env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 2, proc.stdout
+        assert f"cannot serve /metrics on 127.0.0.1:{port}" in proc.stderr and "Traceback" not in proc.stderr
+    from llmotel.demo import session
+
+    with socket.socket() as default:  # the default port taken: the demo picks another and says so
+        with contextlib.suppress(OSError):  # already taken by something else: the same situation
+            default.bind(("127.0.0.1", session.DEFAULT_PROMETHEUS_PORT))
+            default.listen()
+        out = demo("--requests", "4", "--rps", "40").stdout
+    assert f"port {session.DEFAULT_PROMETHEUS_PORT} is taken, using" in out

@@ -91,8 +91,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     if reason:
         pytest.skip(f"stack test needs Docker: {reason}")
     secrets = tmp_path_factory.mktemp("secrets")
+    # The README's recipe: every secrets/*.example copied, the Grafana password generated.
+    for example in (ROOT / "secrets").glob("*.example"):
+        shutil.copy(example, secrets / example.stem)
     (secrets / "slack_webhook_url").write_text("http://127.0.0.1:9/slack\n")
-    (secrets / "pagerduty_routing_key").write_text("stack-test\n")
     (secrets / "grafana_admin_password").write_text(PASSWORD + "\n")
     # Every trace kept, so the one the test looks for is in Tempo; the rest of .env.example's defaults.
     env = {**os.environ, "SECRETS_DIR": str(secrets), "SAMPLING_PERCENTAGE": "100"}
