@@ -345,11 +345,12 @@ def _emit(
 
     # Metrics first: dashboards read them even if the log pipeline drops the event.
     ins = _get_instruments()
+    metric_attrs = _metric_attributes(call_attrs, extra)
+    metric_attrs[sc.GEN_AI_EVALUATION_NAME] = name
     if error_type:
-        ins.errors.add(1, {sc.GEN_AI_EVALUATION_NAME: name, sc.ERROR_TYPE: error_type})
+        # The same labels as the results, so a failure ratio is computable per model and feature.
+        ins.errors.add(1, {**metric_attrs, sc.ERROR_TYPE: error_type})
     else:
-        metric_attrs = _metric_attributes(call_attrs, extra)
-        metric_attrs[sc.GEN_AI_EVALUATION_NAME] = name
         if score is not None:
             ins.score.record(score, metric_attrs)
         if label is not None:

@@ -405,6 +405,15 @@ def test_error_type_records_a_failed_evaluation(g):
     assert dict(point.attributes) == {sc.GEN_AI_EVALUATION_NAME: "faithfulness", sc.ERROR_TYPE: "TimeoutError"}
 
 
+def test_a_failed_evaluation_of_a_known_call_carries_its_model(g):
+    response_id = rid()
+    remember(response_id, model="gpt-4o")
+    record_evaluation("faithfulness", error_type="TimeoutError", response_id=response_id)
+    (point,) = g.points(sc.METRIC_EVALUATION_ERRORS)
+    assert dict(point.attributes) == {sc.GEN_AI_EVALUATION_NAME: "faithfulness", sc.ERROR_TYPE: "TimeoutError",
+                                      sc.GEN_AI_REQUEST_MODEL: "gpt-4o", sc.GEN_AI_PROVIDER_NAME: "openai"}
+
+
 def test_instruments_follow_a_new_global_meter_provider(g):
     record_evaluation("a", score=1.0)
     g.meter_provider.shutdown()
