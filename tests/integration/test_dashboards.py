@@ -8,7 +8,10 @@
   versions, workflows, feedback and evaluations) through the openai and anthropic SDKs to
   the fake provider, the SDK's Prometheus exporter serving the metrics on 127.0.0.1,
   Prometheus scraping it every second and evaluating the project's rule files unchanged.
-  Panels that can only be empty in a healthy system or without the compose stack are listed
+  Between two normal rounds, the demo's outage profile runs until one of the project's alerts fires,
+  and Prometheus also scrapes itself and a real Alertmanager (the project's routing, receivers
+  pointed at a local sink), so the alert and notification panels have data too. Only panels
+  that need the compose stack's collector, Loki or Tempo (none runs without Docker) are listed
   in EMPTY_OK with a reason; a listed panel that has data fails too, so the list stays honest.
 - Every LogQL and TraceQL query uses only names the project emits: Loki index labels from
   loki/loki.yaml, structured-metadata fields and span/resource attributes that the same real
@@ -48,25 +51,17 @@ from prometheus_client import REGISTRY, start_http_server
 import llmotel
 from llmotel import semconv
 from llmotel.attribution import ATTRIBUTE_NAMES
+from llmotel.demo.backends import NotificationSink, local_alertmanager_config
 from tests import backends
-from tests.backends import ROOT, Prometheus, free_port, prometheus, rule_files, until
+from tests.backends import ROOT, Prometheus, alertmanager, free_port, prometheus, rule_files, until
 from tests.otel_globals import reset_otel_globals
 
 BOARDS = ROOT / "grafana" / "dashboards"
 JOB = "dashboards-app"
 ENVIRONMENT = "test"
 
-# (dashboard uid, panel title) -> why it is empty with healthy traffic and no compose stack.
+# (dashboard uid, panel title) -> why it is empty here: no collector, Loki or Tempo runs without Docker.
 EMPTY_OK: dict[tuple[str, str], str] = {
-    # The traffic's failures make alerts *pending* (that panel has data), but every alert except
-    # Watchdog (its own stat, left out of these lists) waits at least 30 s before firing, longer
-    # than this test runs; in a healthy system these stay empty.
-    **{(uid, title): "nothing fires in a healthy system (nor within this test's seconds)"
-       for uid, title in (("llmotel-overview", "Firing alerts"), ("llmotel-alerts", "Firing alerts"),
-                          ("llmotel-alerts", "Alerts over time by severity"),
-                          ("llmotel-alerts", "Alerts over time by name"))},
-    ("llmotel-alerts", "Notifications sent"): "Alertmanager's self-metrics: scraped in the compose stack only",
-    ("llmotel-alerts", "Notifications failed"): "Alertmanager's self-metrics: scraped in the compose stack only",
     **{("llmotel-pipeline", title): "collector self-metrics: the compose stack's otel-collector scrape only"
        for title in ("Accepted by receivers", "Refused by receivers", "Export failures", "Dropped: queue full",
                      "Exporter queue usage", "Removed by processors")},
@@ -124,10 +119,33 @@ def demo_traffic(fake: Any, seed: int) -> None:
     shutdown_all(5)
 
 
+def demo_incident(fake: Any, prom: Prometheus) -> None:
+    """The demo's outage profile until one of the project's alerts fires (LLMProviderFailing
+    waits 30 s), so the alert panels show a real alert; then the traffic stops."""
+    import threading
+
+    from llmotel.demo import runner
+    from llmotel.demo.profiles import PROFILES
+
+    stop = threading.Event()
+    clients = runner.make_clients(fake.base_url, fake.anthropic_base_url)
+    thread = threading.Thread(target=runner.run, args=(clients, PROFILES["outage"]),
+                              kwargs={"duration": 180, "rps": 8, "seed": 3, "stop": stop})
+    thread.start()
+    try:
+        until("one of the project's alerts to fire",
+              lambda: prom.query('ALERTS{alertstate="firing", alertname!="Watchdog"}'), timeout=120)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
 @pytest.fixture(scope="module")
-def telemetry(fake: Any) -> Iterator[dict[str, Any]]:
+def telemetry(fake: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """``llmotel.init()`` with the demo's settings, on global providers that keep spans and events
-    in memory and serve metrics to a real Prometheus; the demo's traffic, twice."""
+    in memory and serve metrics to a real Prometheus (which also scrapes itself and a real
+    Alertmanager with the project's routing, receivers pointed at a local sink); the demo's
+    traffic, then its outage profile until an alert fires."""
     from llmotel import workflows
     from llmotel.demo.session import demo_settings
     from llmotel.telemetry.prometheus_reader import reader_class
@@ -148,25 +166,34 @@ def telemetry(fake: Any) -> Iterator[dict[str, Any]]:
     _logs.set_logger_provider(logger_provider)
     # Port 0: the endpoint holds its port before Prometheus picks its own (no clash).
     server, _ = start_http_server(0, addr="127.0.0.1", registry=REGISTRY)
-    config = yaml.safe_dump({"scrape_configs": [
-        {"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{server.server_port}"]}]},
-        {"job_name": "prometheus", "static_configs": [{"targets": ["PROMETHEUS"]}]}]})
+    sink = NotificationSink()
     mp = pytest.MonkeyPatch()
     try:
+        am_config = local_alertmanager_config(ROOT / "prometheus" / "alertmanager" / "alertmanager.yml", sink.url,
+                                              tmp_path_factory.mktemp("am-secrets"))
         llmotel.init(service_name=JOB, instrument=("openai", "anthropic"), **demo_settings())
-        with _self_scraping_prometheus(config, mp) as prom:
-            scrapes = f'count_over_time(up{{job="{JOB}"}}[5m])'
-            demo_traffic(fake, seed=1)
-            until("the first scrape", lambda: prom.query('count({__name__=~"gen_ai_.+"})'))
-            first = float(prom.query(scrapes)[0]["value"][1])
-            # Again, so every counter increases inside the rate windows.
-            demo_traffic(fake, seed=2)
-            until("two scrapes after the second round",
-                  lambda: float(prom.query(scrapes)[0]["value"][1]) >= first + 2)
-            until("the recording rules", lambda: prom.query("llmotel:error_ratio:rate5m >= 0")
-                  and prom.query("llmotel:ttft_seconds:p95_5m >= 0"), timeout=20)
-            yield {"prom": prom, "spans": spans.get_finished_spans(), "events": events.get_finished_logs()}
+        with alertmanager(am_config) as am:
+            config = yaml.safe_dump({
+                "scrape_configs": [
+                    {"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{server.server_port}"]}]},
+                    {"job_name": "prometheus", "static_configs": [{"targets": ["PROMETHEUS"]}]},
+                    {"job_name": "alertmanager", "static_configs": [{"targets": [am.address]}]}],
+                "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am.address]}]}]}})
+            with _self_scraping_prometheus(config, mp) as prom:
+                scrapes = f'count_over_time(up{{job="{JOB}"}}[5m])'
+                demo_traffic(fake, seed=1)
+                until("the first scrape", lambda: prom.query('count({__name__=~"gen_ai_.+"})'))
+                demo_incident(fake, prom)
+                first = float(prom.query(scrapes)[0]["value"][1])
+                # Again, so every counter increases inside the rate windows.
+                demo_traffic(fake, seed=2)
+                until("two scrapes after the second round",
+                      lambda: float(prom.query(scrapes)[0]["value"][1]) >= first + 2)
+                until("the recording rules", lambda: prom.query("llmotel:error_ratio:rate5m >= 0")
+                      and prom.query("llmotel:ttft_seconds:p95_5m >= 0"), timeout=20)
+                yield {"prom": prom, "spans": spans.get_finished_spans(), "events": events.get_finished_logs()}
     finally:
+        sink.close()
         server.shutdown()
         server.server_close()
         mp.undo()
