@@ -21,6 +21,7 @@ from llmotel.check import reachable
 
 DEFAULT_ENDPOINT = "http://localhost:4318"
 DEFAULT_PROMETHEUS_PORT = 9464
+INCIDENT_HINT = "scripts/demo --profile outage --recover-after 60 --duration 150"
 GRAFANA_URL = "http://localhost:3000"
 DASHBOARDS = ("llmotel / Overview", "llmotel / Latency", "llmotel / Cost and tokens", "llmotel / Quality",
               "llmotel / Workflows and agents")
@@ -237,6 +238,8 @@ def run_demo(opts: Options, out: Any = None) -> int:
     print("\n" + summary.table(), file=out)
     if mode == "local" and (watched or notifications):
         print("\n" + _alerts_table(watched, notifications, result.started_at), file=out)
+    if profile.name == "normal" and not result.interrupted:
+        print(f"\nTo see an alert fire and resolve: {INCIDENT_HINT}", file=out)
     if mode == "otlp":
         print(f"\nOpen Grafana at {GRAFANA_URL}/d/llmotel-overview (folder 'llmotel'): {', '.join(DASHBOARDS)}.",
               file=out)

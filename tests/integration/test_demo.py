@@ -46,6 +46,7 @@ def test_demo_covers_every_scenario_and_model() -> None:
     assert float(table["gpt-4.1"][9]) > 0  # priced
     assert table["gpt-4o-mini"][6] != "-"  # streamed: a time to first token
     assert "48 requests" in out
+    assert "To see an alert fire and resolve: scripts/demo --profile outage --recover-after 60" in out
 
 
 def test_outage_profile_fails_the_openai_calls() -> None:

@@ -60,6 +60,12 @@ def test_every_command_is_exercised() -> None:
         assert proof in (ROOT / path).read_text(), (command, path, proof)
 
 
+def test_the_demo_suggests_a_readme_command() -> None:
+    from llmotel.demo.session import INCIDENT_HINT
+
+    assert INCIDENT_HINT in commands()
+
+
 def test_extras_the_readme_installs() -> None:
     import tomllib
 
