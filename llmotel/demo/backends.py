@@ -281,13 +281,20 @@ def start_local_stack(scrape_target: str, job: str, *, interval: str = "1s",
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec (Linux): SIGTERM when the demo dies, even by SIGKILL."""
+def _die_with_parent() -> Any:
+    """A ``preexec_fn`` (Linux): the child gets SIGTERM when the demo dies, even by SIGKILL.
+
+    Resolved here, in the parent: after fork only the ready function call runs (no import,
+    no lock another thread of the demo could be holding)."""
     import ctypes
+    import functools
     import signal
 
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return functools.partial(prctl, 1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
 
 
 def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -296,7 +303,7 @@ def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
 
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                                preexec_fn=_die_with_parent() if sys.platform == "linux" else None)
     proc.log_path = str(log)  # type: ignore[attr-defined]  # for wait_http's error message
     return proc
 

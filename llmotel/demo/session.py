@@ -238,7 +238,7 @@ def run_demo(opts: Options, out: Any = None) -> int:
     print("\n" + summary.table(), file=out)
     if mode == "local" and (watched or notifications):
         print("\n" + _alerts_table(watched, notifications, result.started_at), file=out)
-    if profile.name == "normal" and not result.interrupted:
+    if profile.name == "normal" and not result.interrupted and mode != "none" and real_model is None:
         print(f"\nTo see an alert fire and resolve: {INCIDENT_HINT}", file=out)
     if mode == "otlp":
         print(f"\nOpen Grafana at {GRAFANA_URL}/d/llmotel-overview (folder 'llmotel'): {', '.join(DASHBOARDS)}.",
