@@ -208,12 +208,6 @@ class LocalStack:
         """Prometheus's active alerts (pending and firing)."""
         return list(get_json(f"{self.prometheus_url}/api/v1/alerts")["data"]["alerts"])
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        """An instant PromQL query's result vector."""
-        from urllib.parse import quote
-
-        return list(get_json(f"{self.prometheus_url}/api/v1/query?query={quote(expr)}")["data"]["result"])
-
 
 def prometheus_config(scrape_target: str, job: str, rules: list[Path], alertmanager: str | None,
                       interval: str = "1s") -> str:

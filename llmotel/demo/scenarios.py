@@ -379,4 +379,3 @@ def anthropic_chat(ctx: Context, i: int) -> None:
 # One round: every scenario and, over four rounds, every model. Deterministic order so that
 # a short run already covers everything the dashboards show.
 ROUND: tuple[Callable[[Context, int], None], ...] = (rag_chat, agent, anthropic_chat, rag_chat, batch, embeddings)
-SCENARIO_NAMES = ("rag_chat", "agent", "batch", "embeddings")

@@ -47,19 +47,13 @@ class SummaryProcessor(SpanProcessor):
 
     def __init__(self) -> None:
         self.stats: dict[tuple[str, str], ModelStats] = defaultdict(ModelStats)
-        self.operations: dict[str, int] = defaultdict(int)  # workflow/agent/tool/retrieval spans by name
         self._lock = threading.Lock()
 
     def on_end(self, span: ReadableSpan) -> None:
         """Count one finished span."""
         attrs = span.attributes or {}
-        operation = attrs.get(sc.GEN_AI_OPERATION_NAME)
-        if operation is None:
-            return
-        if operation not in _INFERENCE:
-            with self._lock:
-                self.operations[span.name] += 1
-            return
+        if attrs.get(sc.GEN_AI_OPERATION_NAME) not in _INFERENCE:
+            return  # workflow, agent, tool and retrieval spans (and other libraries') are not in the table
         key = (str(attrs.get(sc.GEN_AI_PROVIDER_NAME, "?")), str(attrs.get(sc.GEN_AI_REQUEST_MODEL, "?")))
         with self._lock:
             stats = self.stats[key]
