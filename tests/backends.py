@@ -103,10 +103,12 @@ class Prometheus:
 
 
 @contextlib.contextmanager
-def prometheus(config: str = "", rules: Iterable[Path] = (), *, interval: str = "1s") -> Iterator[Prometheus]:
-    """Start the real Prometheus on a free 127.0.0.1 port with ``config`` (YAML text), ``rules``
-    and ``interval`` as scrape and evaluation interval (unless the config sets them), storage in
-    a temporary folder and the remote-write receiver on; ready when ``/api/v1/query`` answers."""
+def prometheus(config: str = "", rules: Iterable[Path] = (), *, interval: str = "1s",
+               port: int | None = None) -> Iterator[Prometheus]:
+    """Start the real Prometheus on 127.0.0.1 (``port``, else a free one) with ``config`` (YAML
+    text), ``rules`` and ``interval`` as scrape and evaluation interval (unless the config sets
+    them), storage in a temporary folder and the remote-write receiver on; ready when
+    ``/api/v1/query`` answers. Pass ``port`` when the config must name Prometheus itself."""
     binary = require("prometheus")
     settings: dict[str, Any] = yaml.safe_load(config) or {}
     glob = settings.setdefault("global", {})
@@ -115,7 +117,7 @@ def prometheus(config: str = "", rules: Iterable[Path] = (), *, interval: str = 
     settings["rule_files"] = [*settings.get("rule_files", []), *map(str, rules)]
     with _workdir("llmotel-prometheus-") as workdir:
         (workdir / "prometheus.yml").write_text(yaml.safe_dump(settings, sort_keys=False))
-        address = f"127.0.0.1:{free_port()}"
+        address = f"127.0.0.1:{port or free_port()}"
         with _process([str(binary), f"--config.file={workdir / 'prometheus.yml'}",
                        f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address={address}",
                        "--web.enable-remote-write-receiver"], workdir / "prometheus.log",

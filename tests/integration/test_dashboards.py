@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import math
 import re
@@ -52,7 +51,6 @@ import llmotel
 from llmotel import semconv
 from llmotel.attribution import ATTRIBUTE_NAMES
 from llmotel.demo.backends import NotificationSink, local_alertmanager_config
-from tests import backends
 from tests.backends import ROOT, Prometheus, alertmanager, free_port, prometheus, rule_files, until
 from tests.otel_globals import reset_otel_globals
 
@@ -145,7 +143,7 @@ def telemetry(fake: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     """``llmotel.init()`` with the demo's settings, on global providers that keep spans and events
     in memory and serve metrics to a real Prometheus (which also scrapes itself and a real
     Alertmanager with the project's routing, receivers pointed at a local sink); the demo's
-    traffic, then its outage profile until an alert fires."""
+    traffic, its outage profile until an alert fires, and its traffic again."""
     from llmotel import workflows
     from llmotel.demo.session import demo_settings
     from llmotel.telemetry.prometheus_reader import reader_class
@@ -167,19 +165,21 @@ def telemetry(fake: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     # Port 0: the endpoint holds its port before Prometheus picks its own (no clash).
     server, _ = start_http_server(0, addr="127.0.0.1", registry=REGISTRY)
     sink = NotificationSink()
-    mp = pytest.MonkeyPatch()
     try:
         am_config = local_alertmanager_config(ROOT / "prometheus" / "alertmanager" / "alertmanager.yml", sink.url,
                                               tmp_path_factory.mktemp("am-secrets"))
         llmotel.init(service_name=JOB, instrument=("openai", "anthropic"), **demo_settings())
         with alertmanager(am_config) as am:
+            # Prometheus also scrapes itself (job "prometheus", as in the compose stack's
+            # prometheus.yml) and Alertmanager, so the backend panels have their data.
+            prom_port = free_port()
             config = yaml.safe_dump({
                 "scrape_configs": [
                     {"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{server.server_port}"]}]},
-                    {"job_name": "prometheus", "static_configs": [{"targets": ["PROMETHEUS"]}]},
+                    {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{prom_port}"]}]},
                     {"job_name": "alertmanager", "static_configs": [{"targets": [am.address]}]}],
                 "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am.address]}]}]}})
-            with _self_scraping_prometheus(config, mp) as prom:
+            with prometheus(config, rule_files(), port=prom_port) as prom:
                 scrapes = f'count_over_time(up{{job="{JOB}"}}[5m])'
                 demo_traffic(fake, seed=1)
                 until("the first scrape", lambda: prom.query('count({__name__=~"gen_ai_.+"})'))
@@ -196,23 +196,11 @@ def telemetry(fake: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
         sink.close()
         server.shutdown()
         server.server_close()
-        mp.undo()
         llmotel.shutdown()
         for provider in (tracer_provider, meter_provider, logger_provider):
             provider.shutdown()  # the meter provider also unregisters its reader from REGISTRY
         reset_otel_globals()
         workflows._reset_for_tests()
-
-
-@contextlib.contextmanager
-def _self_scraping_prometheus(config: str, mp: pytest.MonkeyPatch) -> Iterator[Prometheus]:
-    """Prometheus also scrapes itself (job "prometheus", as in the compose stack's prometheus.yml), so the
-    backend panels have their data: its port is chosen here, where the config is written."""
-    port = free_port()
-    mp.setattr(backends, "free_port", lambda: port)
-    with prometheus(config.replace("PROMETHEUS", f"127.0.0.1:{port}"), rule_files()) as prom:
-        mp.undo()  # only this Prometheus gets the fixed port
-        yield prom
 
 
 def has_data(prom: Prometheus, expr: str, instant: bool) -> bool:

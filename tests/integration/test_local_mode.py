@@ -59,6 +59,13 @@ receivers:
 """
 
 
+def project_env() -> dict[str, str]:
+    """No collector answers, and local mode uses the project's own prometheus/ folder."""
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}
+    env.pop("LLMOTEL_PROMETHEUS_DIR", None)
+    return env
+
+
 def test_alertmanager_config_points_every_receiver_at_the_sink(tmp_path: Path) -> None:
     source = tmp_path / "alertmanager.yml"
     source.write_text(ALERTMANAGER)
@@ -105,8 +112,7 @@ def test_readme_demo_fires_and_resolves_a_project_alert() -> None:
     outnumber the failed ones in its window (about 40 s to fire, 100-125 s to resolve here)."""
     require("prometheus")
     require("alertmanager")
-    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}
-    env.pop("LLMOTEL_PROMETHEUS_DIR", None)
+    env = project_env()
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts" / "demo"), "--profile", "outage", "--recover-after", "60", "--duration", "150",
          "--prometheus-port", str(backends.free_port())],
@@ -145,8 +151,7 @@ def _alive(pid: int) -> bool:
 
 
 def _start_local_demo() -> tuple[subprocess.Popen[str], list[int]]:
-    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}
-    env.pop("LLMOTEL_PROMETHEUS_DIR", None)
+    env = project_env()
     proc = subprocess.Popen([sys.executable, "-m", "llmotel.cli", "demo", "--duration", "120", "--prometheus-port",
                              str(backends.free_port())], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
