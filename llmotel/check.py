@@ -31,6 +31,19 @@ def reachable(endpoint: str, timeout: float = 0.5) -> bool:
         return False
 
 
+def port_free(host: str, port: int) -> bool:
+    """Whether the Prometheus exporter could serve on ``host:port``: a bind as its HTTP server
+    does it (address reuse on), so a port in TIME_WAIT is free and a bound one is not."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+            s.listen()
+    except OSError:
+        return False
+    return True
+
+
 def _version_ok(requirement: str, version: str) -> bool:
     from packaging.requirements import Requirement
 
@@ -99,10 +112,10 @@ def endpoints(settings: Settings, timeout: float = 1.0) -> list[tuple[str, bool,
                         "OTEL_EXPORTER_OTLP_ENDPOINT at your collector, or use OTEL_*_EXPORTER=console|none")
     if "prometheus" in settings.metrics_exporter:
         where = f"{settings.prometheus_host}:{settings.prometheus_port}"
-        taken = reachable(f"http://{where}")
-        rows.append((f"Prometheus endpoint {where}", not taken,
-                     "port in use: init() will fail (set OTEL_EXPORTER_PROMETHEUS_PORT)" if taken
-                     else "free: init() will serve /metrics there"))
+        free = port_free(settings.prometheus_host, settings.prometheus_port)
+        rows.append((f"Prometheus endpoint {where}", free,
+                     "free: init() will serve /metrics there" if free
+                     else "port in use: init() will fail (set OTEL_EXPORTER_PROMETHEUS_PORT)"))
     return rows
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from llmotel.check import reachable
+from llmotel.check import port_free, reachable
 
 DEFAULT_ENDPOINT = "http://localhost:4318"
 DEFAULT_PROMETHEUS_PORT = 9464
@@ -65,17 +65,6 @@ class Options:
     recover_after: float | None = None
 
 
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _export_settings(opts: Options, out: Any) -> tuple[dict[str, Any], str]:
     """The init() exporter settings and the mode name (``otlp``, ``local`` or ``none``)."""
     if opts.no_export:
@@ -89,7 +78,7 @@ def _export_settings(opts: Options, out: Any) -> tuple[dict[str, Any], str]:
               "(start the stack with `docker compose up`, or pass --endpoint URL).", file=out)
     if opts.prometheus_port is None:
         opts.prometheus_port = DEFAULT_PROMETHEUS_PORT
-        if not _port_free(DEFAULT_PROMETHEUS_PORT):
+        if not port_free("127.0.0.1", DEFAULT_PROMETHEUS_PORT):
             from llmotel.demo.backends import free_port
 
             opts.prometheus_port = free_port()

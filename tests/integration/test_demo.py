@@ -110,6 +110,23 @@ def test_check_with_a_listening_collector(fake: Any) -> None:
     assert "ok   OTLP/HTTP" in proc.stdout
 
 
+def test_check_says_whether_the_prometheus_port_is_free() -> None:
+    import socket
+
+    env = {**os.environ, "OTEL_METRICS_EXPORTER": "prometheus", "OTEL_TRACES_EXPORTER": "none",
+           "OTEL_LOGS_EXPORTER": "none", "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1"}
+    port = free_port()
+    proc = subprocess.run([llmotel_script(), "check"], env={**env, "OTEL_EXPORTER_PROMETHEUS_PORT": str(port)},
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0 and f"ok   Prometheus endpoint 127.0.0.1:{port}: free" in proc.stdout, proc.stdout
+    with socket.socket() as taken:  # bound, not even listening: init() could not serve there
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        proc = subprocess.run([llmotel_script(), "check"], env={**env, "OTEL_EXPORTER_PROMETHEUS_PORT": str(port)},
+                              capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1 and f"FAIL Prometheus endpoint 127.0.0.1:{port}: port in use" in proc.stdout
+
+
 DEMO_METRICS_SCRIPT = """
 import sys, urllib.request
 import llmotel
